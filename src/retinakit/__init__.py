@@ -1,0 +1,34 @@
+"""retinakit: RetinaFace face detection with built-in weights, ONNX Runtime by default.
+
+>>> from retinakit import Detector
+>>> faces = Detector()("photo.jpg")
+>>> faces.boxes, faces.scores, faces.landmarks   # (N, 4) xyxy, (N,), (N, 5, 2)
+
+PyTorch is optional: it is imported only by the ``torch`` backend, training and export.
+"""
+
+from retinakit.config import AnchorConfig, InputConfig, ModelConfig, get_preset
+from retinakit.detector import Detector, DetectorConfig
+from retinakit.landmarks import FaceLandmark
+from retinakit.postprocess import PostprocessConfig
+from retinakit.preprocess import ImageError, ResizePolicy, read_image
+from retinakit.result import Face, Faces
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnchorConfig",
+    "Detector",
+    "DetectorConfig",
+    "Face",
+    "FaceLandmark",
+    "Faces",
+    "ImageError",
+    "InputConfig",
+    "ModelConfig",
+    "PostprocessConfig",
+    "ResizePolicy",
+    "__version__",
+    "get_preset",
+    "read_image",
+]

@@ -1,0 +1,182 @@
+"""Frozen, typed configuration of the model, its anchors and its input convention.
+
+One :class:`ModelConfig` describes everything a set of weights needs to be used correctly: the
+architecture, the anchors and box-coding variances, and the preprocessing constants. It is saved
+inside every checkpoint and every exported ONNX graph (as JSON), so weights and the conventions
+they expect always travel together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+BackboneName = Literal["mobilenet0.25", "resnet50", "resnet152"]
+ContextConv = Literal["standard", "deformable"]
+ChannelOrder = Literal["BGR", "RGB"]
+
+
+@dataclass(frozen=True)
+class AnchorConfig:
+    """Square anchors on a feature pyramid.
+
+    ``strides[i]`` is the stride of pyramid level ``i`` in input pixels and ``sizes[i]`` the side
+    lengths (pixels) of the anchors placed at every location of that level, in the order the head
+    emits them. ``variances`` are the box-coding variances (centre, size).
+    """
+
+    strides: tuple[int, ...]
+    sizes: tuple[tuple[float, ...], ...]
+    variances: tuple[float, float] = (0.1, 0.2)
+
+    def __post_init__(self) -> None:
+        if len(self.strides) != len(self.sizes):
+            raise ValueError(f"{len(self.strides)} strides but {len(self.sizes)} size groups")
+        counts = {len(s) for s in self.sizes}
+        if len(counts) != 1:
+            raise ValueError(f"every level needs the same number of anchors, got {self.sizes}")
+
+    @property
+    def num_per_location(self) -> int:
+        """Anchors per feature-map location (the same on every level)."""
+        return len(self.sizes[0])
+
+    @staticmethod
+    def geometric(
+        strides: tuple[int, ...],
+        base_sizes: tuple[float, ...],
+        scales_per_level: int = 3,
+        step: float = 2 ** (1 / 3),
+        variances: tuple[float, float] = (0.1, 0.2),
+    ) -> AnchorConfig:
+        """Anchors ``base * step**k`` for ``k < scales_per_level`` on each level (the paper's scheme)."""
+        sizes = tuple(tuple(float(base * step**k) for k in range(scales_per_level)) for base in base_sizes)
+        return AnchorConfig(strides=strides, sizes=sizes, variances=variances)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How an image must be prepared for the weights: ``(pixel[channel_order] - mean) / std``."""
+
+    channel_order: ChannelOrder = "BGR"
+    mean: tuple[float, float, float] = (104.0, 117.0, 123.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a RetinaFace network.
+
+    ``backbone_levels`` picks backbone outputs by stride (MobileNet gives 8/16/32, ResNet 4/8/16/32);
+    ``extra_p6`` adds a level at twice the last stride computed by a 3x3 stride-2 convolution on the
+    last backbone output (the paper's P6). The anchor strides must equal the resulting pyramid strides.
+    """
+
+    name: str
+    backbone: BackboneName
+    backbone_levels: tuple[int, ...]
+    fpn_channels: int
+    anchors: AnchorConfig
+    extra_p6: bool = False
+    context_conv: ContextConv = "standard"
+    share_heads: bool = False
+    leaky: float = 0.0
+    num_landmarks: int = 5
+    input: InputConfig = field(default_factory=InputConfig)
+
+    def __post_init__(self) -> None:
+        strides = self.pyramid_strides
+        if tuple(self.anchors.strides) != strides:
+            raise ValueError(
+                f"{self.name}: anchor strides {self.anchors.strides} do not match the pyramid strides {strides}"
+            )
+
+    @property
+    def pyramid_strides(self) -> tuple[int, ...]:
+        """Strides of the pyramid levels the heads run on."""
+        extra = (self.backbone_levels[-1] * 2,) if self.extra_p6 else ()
+        return tuple(self.backbone_levels) + extra
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ModelConfig:
+        data = dict(data)
+        anchors = data.pop("anchors")
+        anchors = AnchorConfig(
+            strides=tuple(anchors["strides"]),
+            sizes=tuple(tuple(float(v) for v in s) for s in anchors["sizes"]),
+            variances=tuple(anchors["variances"]),  # type: ignore[arg-type]
+        )
+        inp = data.pop("input", None)
+        input_config = (
+            InputConfig(
+                channel_order=inp["channel_order"],
+                mean=tuple(inp["mean"]),  # type: ignore[arg-type]
+                std=tuple(inp["std"]),  # type: ignore[arg-type]
+            )
+            if inp
+            else InputConfig()
+        )
+        data["backbone_levels"] = tuple(data["backbone_levels"])
+        return ModelConfig(anchors=anchors, input=input_config, **data)
+
+    @staticmethod
+    def from_json(text: str) -> ModelConfig:
+        return ModelConfig.from_dict(json.loads(text))
+
+    def count_anchors(self, height: int, width: int) -> int:
+        """Number of anchors for an input of ``height`` x ``width`` pixels."""
+        per = self.anchors.num_per_location
+        return sum(math.ceil(height / s) * math.ceil(width / s) * per for s in self.pyramid_strides)
+
+
+_BIUBUG6_ANCHORS = AnchorConfig(strides=(8, 16, 32), sizes=((16.0, 32.0), (64.0, 128.0), (256.0, 512.0)))
+
+PRESETS: dict[str, ModelConfig] = {
+    "mobilenet0.25": ModelConfig(
+        name="mobilenet0.25",
+        backbone="mobilenet0.25",
+        backbone_levels=(8, 16, 32),
+        fpn_channels=64,
+        anchors=_BIUBUG6_ANCHORS,
+        leaky=0.1,
+    ),
+    "resnet50": ModelConfig(
+        name="resnet50",
+        backbone="resnet50",
+        backbone_levels=(8, 16, 32),
+        fpn_channels=256,
+        anchors=_BIUBUG6_ANCHORS,
+        leaky=0.0,
+    ),
+    "resnet152-paper": ModelConfig(
+        name="resnet152-paper",
+        backbone="resnet152",
+        backbone_levels=(4, 8, 16, 32),
+        fpn_channels=256,
+        extra_p6=True,
+        share_heads=True,
+        anchors=AnchorConfig.geometric(strides=(4, 8, 16, 32, 64), base_sizes=(16, 32, 64, 128, 256)),
+        leaky=0.0,
+    ),
+}
+
+
+def get_preset(name: str) -> ModelConfig:
+    """The named model preset; raises ``KeyError`` listing the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}") from None
+
+
+def with_overrides(config: ModelConfig, **changes: Any) -> ModelConfig:
+    """A copy of ``config`` with some fields replaced (validated again)."""
+    return replace(config, **changes)

@@ -1,0 +1,1 @@
+"""Datasets: annotation parsing (and, for training, augmentation)."""

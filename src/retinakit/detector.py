@@ -1,0 +1,129 @@
+"""The face detector: images in, :class:`~retinakit.result.Faces` out, on any backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+import numpy as np
+
+from retinakit.anchors import generate_anchors
+from retinakit.backends import Backend, make_backend
+from retinakit.config import ModelConfig
+from retinakit.postprocess import ImageFrame, PostprocessConfig, postprocess
+from retinakit.preprocess import ColorOrder, ImageInput, ResizePolicy, make_batch, resize, to_bgr
+from retinakit.raw import RawOutputs
+from retinakit.result import Faces
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Everything that decides what a :class:`Detector` returns; CLI flags map onto these fields.
+
+    ``weights``: None for the built-in MobileNet-0.25, or an ``.onnx`` file / PyTorch checkpoint.
+    ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
+    policy (see :class:`~retinakit.preprocess.ResizePolicy`; default original size). The thresholds
+    are those of :class:`~retinakit.postprocess.PostprocessConfig`. ``batch_size``: images per
+    forward pass in :meth:`Detector.detect_batch`.
+    """
+
+    weights: str | None = None
+    backend: Literal["onnx", "torch"] = "onnx"
+    model: str | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    score_threshold: float = 0.5
+    nms_threshold: float = 0.4
+    pre_nms_top_k: int = 5000
+    max_detections: int = 750
+    short_side: int | None = None
+    max_side: int | None = None
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        self.postprocess_config  # noqa: B018 -- validates the thresholds
+        self.resize_policy  # noqa: B018
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def postprocess_config(self) -> PostprocessConfig:
+        return PostprocessConfig(
+            score_threshold=self.score_threshold,
+            pre_nms_top_k=self.pre_nms_top_k,
+            nms_threshold=self.nms_threshold,
+            max_detections=self.max_detections,
+        )
+
+    @property
+    def resize_policy(self) -> ResizePolicy:
+        return ResizePolicy(short_side=self.short_side, max_side=self.max_side)
+
+
+class Detector:
+    """RetinaFace face detector.
+
+    >>> detector = Detector()                      # built-in model, ONNX Runtime, original size
+    >>> faces = detector("photo.jpg")              # Faces: boxes (N, 4), scores (N,), landmarks (N, 5, 2)
+
+    Keyword arguments are :class:`DetectorConfig` fields (``score_threshold=0.8``,
+    ``max_side=1280``, ``backend="torch"`` ...). A ready backend may be passed instead of weights.
+    """
+
+    def __init__(
+        self, config: DetectorConfig | None = None, *, backend_instance: Backend | None = None, **kwargs: object
+    ) -> None:
+        config = config or DetectorConfig()
+        if kwargs:
+            known = {f.name for f in fields(DetectorConfig)}
+            unknown = sorted(set(kwargs) - known)
+            if unknown:
+                raise TypeError(f"unknown Detector option(s) {unknown}; known: {sorted(known)}")
+            config = replace(config, **kwargs)  # type: ignore[arg-type]
+        self.config = config
+        self.backend: Backend = backend_instance or make_backend(
+            config.backend, config.weights, model=config.model, device=config.device, threads=config.threads
+        )
+        self._post = config.postprocess_config
+        self._resize = config.resize_policy
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.backend.config
+
+    def __call__(self, image: ImageInput, color: ColorOrder | None = None) -> Faces:
+        """Faces in one image: a path, a PIL image, or a numpy array (``color`` 'rgb' or 'bgr')."""
+        return self.detect_bgr([to_bgr(image, color)])[0]
+
+    def detect_batch(self, images: Iterable[ImageInput], color: ColorOrder | None = None) -> list[Faces]:
+        """Faces for each image, ``batch_size`` images per forward pass (mixed sizes are padded)."""
+        bgr = [to_bgr(im, color) for im in images]
+        results: list[Faces] = []
+        for start in range(0, len(bgr), self.config.batch_size):
+            results.extend(self.detect_bgr(bgr[start : start + self.config.batch_size]))
+        return results
+
+    def detect_bgr(self, images: Sequence[np.ndarray]) -> list[Faces]:
+        """Faces for BGR uint8 ``(H, W, 3)`` arrays, all in one forward pass."""
+        if not images:
+            return []
+        resized, frames = zip(*(resize(im, self._resize) for im in images), strict=True)
+        batch = make_batch(resized, self.model_config.input)
+        return self.postprocess(self.backend(batch), batch.shape[2], batch.shape[3], frames)
+
+    def postprocess(self, raw: RawOutputs, height: int, width: int, frames: Sequence[ImageFrame]) -> list[Faces]:
+        """Raw outputs of a ``height`` x ``width`` batch -> faces in each original image."""
+        anchors = generate_anchors(self.model_config.anchors, height, width)
+        return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post)
+
+
+def detector_from_options(**options: object) -> Detector:
+    """A detector from CLI-style options; ``None`` values keep the defaults."""
+    return Detector(**{k: v for k, v in options.items() if v is not None})
+
+
+def image_name(source: ImageInput) -> str:
+    """A printable name for an input (its path, or its type)."""
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__

@@ -1,0 +1,50 @@
+"""ONNX export: dynamic batch, height and width; named outputs; the model config in the metadata."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from retinakit.checkpoints import CONFIG_KEY
+from retinakit.models.retinaface import RetinaFace
+from retinakit.raw import INPUT_NAME, OUTPUT_NAMES
+
+DEFAULT_OPSET = 17
+
+
+def export_onnx(
+    model: RetinaFace, path: str | os.PathLike, opset: int = DEFAULT_OPSET, sample_size: tuple[int, int] = (480, 640)
+) -> None:
+    """Export ``model`` (eval mode, BatchNorm folded by the exporter) to ``path``.
+
+    Input ``image``: ``(batch, 3, height, width)`` float32, preprocessed as the config's ``input``
+    says; outputs ``box_deltas``, ``logits``, ``landmark_deltas`` (see :mod:`retinakit.raw`). The
+    config JSON is stored under the metadata key ``retinakit.config``.
+    """
+    import onnx
+
+    model = model.eval()
+    sample = torch.zeros(1, 3, *sample_size)
+    dynamic = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
+    dynamic.update({name: {0: "batch", 1: "anchors"} for name in OUTPUT_NAMES})
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (sample,),
+            os.fspath(path),
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    proto = onnx.load(os.fspath(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CONFIG_KEY, model.config.to_json()
+    proto.producer_name = "retinakit"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, os.fspath(path))

@@ -1,0 +1,36 @@
+"""Small I/O helpers: bounded read-ahead of images in a background thread."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterator[tuple[T, R | BaseException]]:
+    """Yield ``(item, fn(item))`` in order, computing up to ``depth`` ahead in one worker thread.
+
+    An exception raised by ``fn`` is yielded in place of the result, so one bad item never stops
+    the others (image decoding releases the GIL, so reading overlaps inference).
+    """
+
+    def safe(item: T) -> R | BaseException:
+        try:
+            return fn(item)
+        except Exception as exc:
+            return exc
+
+    queue: deque[tuple[T, Future[R | BaseException]]] = deque()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for item in items:
+            queue.append((item, pool.submit(safe, item)))
+            if len(queue) > depth:
+                head, fut = queue.popleft()
+                yield head, fut.result()
+        while queue:
+            head, fut = queue.popleft()
+            yield head, fut.result()

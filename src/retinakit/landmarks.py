@@ -1,0 +1,36 @@
+"""The five facial landmarks and their one order, used everywhere in retinakit.
+
+Left and right are **as seen in the image** (the WIDER FACE / RetinaFace annotation convention):
+``LEFT_EYE`` is the eye nearer the image's left edge in an upright, frontal face, which is the
+subject's own right eye. Every ``(N, 5, 2)`` landmark array in retinakit is in this order, with
+``(x, y)`` float pixel coordinates in the original image.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class FaceLandmark(IntEnum):
+    """Index of each landmark in a ``(N, 5, 2)`` landmark array."""
+
+    LEFT_EYE = 0
+    RIGHT_EYE = 1
+    NOSE = 2
+    LEFT_MOUTH = 3
+    RIGHT_MOUTH = 4
+
+
+#: Permutation that keeps landmark names correct after a horizontal flip of the image.
+HFLIP_PERMUTATION: np.ndarray = np.array(
+    [
+        FaceLandmark.RIGHT_EYE,
+        FaceLandmark.LEFT_EYE,
+        FaceLandmark.NOSE,
+        FaceLandmark.RIGHT_MOUTH,
+        FaceLandmark.LEFT_MOUTH,
+    ],
+    dtype=np.int64,
+)

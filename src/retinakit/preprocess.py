@@ -1,0 +1,182 @@
+"""Image input: reading, colour order, resizing, normalisation and batching with padding.
+
+Internally every image is a ``(H, W, 3)`` uint8 array in **BGR** order (OpenCV's order, so a decoded
+file needs no conversion). The model's :class:`~retinakit.config.InputConfig` then says which order,
+mean and std the network wants.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from retinakit.config import InputConfig
+from retinakit.postprocess import ImageFrame
+
+ColorOrder = Literal["rgb", "bgr"]
+ImageInput = str | os.PathLike | np.ndarray | Any  # Any: a PIL image
+
+
+class ImageError(ValueError):
+    """An image that cannot be used. The message names the file (or input) and the problem."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file into a ``(H, W, 3)`` uint8 BGR array; raises :class:`ImageError`."""
+    name = os.fspath(path)
+    try:
+        data = np.fromfile(name, dtype=np.uint8)
+    except FileNotFoundError:
+        raise ImageError(name, "no such file") from None
+    except IsADirectoryError:
+        raise ImageError(name, "is a directory, not an image") from None
+    except PermissionError:
+        raise ImageError(name, "permission denied") from None
+    except OSError as exc:
+        raise ImageError(name, f"cannot be read ({exc.strerror or exc})") from None
+    if data.size == 0:
+        raise ImageError(name, "empty file")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageError(name, "not a decodable image (unknown format or corrupt data)")
+    return image
+
+
+def to_bgr(image: ImageInput, color: ColorOrder | None = None) -> np.ndarray:
+    """Any supported input as a ``(H, W, 3)`` uint8 BGR array.
+
+    Paths are decoded; PIL images are converted; numpy arrays must be ``(H, W)`` grayscale or
+    ``(H, W, 3|4)`` with ``color`` saying whether the channels are ``"rgb"`` or ``"bgr"`` (an alpha
+    channel is dropped). Values are 0-255.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    if not isinstance(image, np.ndarray):
+        if hasattr(image, "convert") and hasattr(image, "size"):  # PIL.Image.Image
+            rgb = np.asarray(image.convert("RGB"))
+            return np.ascontiguousarray(rgb[:, :, ::-1])
+        raise ImageError(repr(type(image).__name__), "expected a path, a numpy array or a PIL image")
+    array = image
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError("array", f"expected shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageError("array", f"empty image of shape {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.number):
+            raise ImageError("array", f"unsupported dtype {array.dtype}")
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    if color is None:
+        raise ImageError("array", "a colour array needs color='rgb' or color='bgr' (PIL/skimage give RGB, OpenCV BGR)")
+    if color not in ("rgb", "bgr"):
+        raise ImageError("array", f"color must be 'rgb' or 'bgr', got {color!r}")
+    array = array[:, :, :3]
+    if color == "rgb":
+        array = array[:, :, ::-1]
+    return np.ascontiguousarray(array)
+
+
+@dataclass(frozen=True)
+class ResizePolicy:
+    """How an image is resized before the network.
+
+    Default (both ``None``): original size, which small faces need. ``short_side``: scale so the
+    short side has this many pixels (up or down). ``max_side``: then, if the long side would exceed
+    this, scale down so it fits. Only ``max_side``: shrink large images, never enlarge.
+    """
+
+    short_side: int | None = None
+    max_side: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("short_side", "max_side"):
+            value = getattr(self, name)
+            if value is not None and value < 16:
+                raise ValueError(f"{name} must be >= 16 pixels, got {value}")
+
+    def scale(self, height: int, width: int) -> float:
+        """The resize factor for an image of ``height`` x ``width``."""
+        factor = 1.0
+        if self.short_side is not None:
+            factor = self.short_side / min(height, width)
+        if self.max_side is not None and max(height, width) * factor > self.max_side:
+            factor = self.max_side / max(height, width)
+        return factor
+
+
+def resize(image: np.ndarray, policy: ResizePolicy) -> tuple[np.ndarray, ImageFrame]:
+    """Resize a BGR image by ``policy``; returns it with its :class:`ImageFrame`."""
+    h, w = image.shape[:2]
+    factor = policy.scale(h, w)
+    if factor == 1.0:
+        return image, ImageFrame(h, w)
+    new_w, new_h = max(1, round(w * factor)), max(1, round(h * factor))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return resized, ImageFrame(h, w, scale_x=new_w / w, scale_y=new_h / h)
+
+
+def normalize_into(out: np.ndarray, image: np.ndarray, config: InputConfig) -> None:
+    """Write BGR uint8 ``image (H, W, 3)`` normalised for the network into ``out[:, :H, :W]`` (CHW)."""
+    h, w = image.shape[:2]
+    channels = image if config.channel_order == "BGR" else image[:, :, ::-1]
+    mean = np.asarray(config.mean, dtype=np.float32)
+    std = np.asarray(config.std, dtype=np.float32)
+    for c in range(3):
+        plane = out[c, :h, :w]
+        np.subtract(channels[:, :, c], mean[c], out=plane, casting="unsafe")
+        if std[c] != 1.0:
+            plane /= std[c]
+
+
+def make_batch(images: Sequence[np.ndarray], config: InputConfig, multiple: int = 1) -> np.ndarray:
+    """Stack BGR images into one ``(B, 3, H, W)`` float32 network input.
+
+    Mixed sizes are padded at the bottom and right to the largest size (rounded up to ``multiple``);
+    padding is zero after normalisation, i.e. the mean colour. Anchors of the padded size cover each
+    image's own anchors at the same positions, so one decode serves the whole batch.
+    """
+    height = max(im.shape[0] for im in images)
+    width = max(im.shape[1] for im in images)
+    height = -(-height // multiple) * multiple
+    width = -(-width // multiple) * multiple
+    batch = np.zeros((len(images), 3, height, width), dtype=np.float32)
+    for i, image in enumerate(images):
+        normalize_into(batch[i], image, config)
+    return batch
+
+
+def list_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Expand files, directories (recursively, image extensions) and glob patterns, sorted per argument.
+
+    Names that match nothing are kept as they are, so that reading them reports the problem.
+    """
+    import glob
+
+    found: list[Path] = []
+    for item in paths:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif not path.exists() and glob.has_magic(text):
+            found.extend(sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm"})

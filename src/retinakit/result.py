@@ -1,0 +1,102 @@
+"""The detection result: parallel arrays of boxes, scores and landmarks for one image."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face (a row of :class:`Faces`)."""
+
+    box: np.ndarray  # (4,) xyxy float pixels
+    score: float
+    landmarks: np.ndarray  # (5, 2) x, y in FaceLandmark order
+
+
+@dataclass(frozen=True, eq=False)
+class Faces:
+    """Faces found in one image.
+
+    ``boxes``: ``(N, 4)`` float32, ``x1, y1, x2, y2`` in pixels of the original image (continuous
+    coordinates: the image spans ``[0, width] x [0, height]``).
+    ``scores``: ``(N,)`` float32 face probabilities, highest first as produced by the detector.
+    ``landmarks``: ``(N, 5, 2)`` float32 ``(x, y)`` in :class:`retinakit.FaceLandmark` order.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        landmarks = np.asarray(self.landmarks, dtype=np.float32).reshape(-1, 5, 2)
+        if not len(boxes) == len(scores) == len(landmarks):
+            raise ValueError(
+                f"boxes ({len(boxes)}), scores ({len(scores)}) and landmarks ({len(landmarks)}) "
+                "must have the same length"
+            )
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "landmarks", landmarks)
+
+    @staticmethod
+    def empty() -> Faces:
+        """No faces, with arrays of the right shapes and dtypes."""
+        return Faces(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
+
+    @staticmethod
+    def merge(parts: Sequence[Faces]) -> Faces:
+        """All faces of ``parts`` in one result (no suppression)."""
+        if not parts:
+            return Faces.empty()
+        return Faces(
+            np.concatenate([p.boxes for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.landmarks for p in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, index: Any) -> Faces:
+        """Select faces by boolean mask, integer array or slice; an int gives a 1-face result."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Faces(self.boxes[index], self.scores[index], self.landmarks[index])
+
+    def __iter__(self) -> Iterator[Face]:
+        for box, score, points in zip(self.boxes, self.scores, self.landmarks, strict=True):
+            yield Face(box=box, score=float(score), landmarks=points)
+
+    def __repr__(self) -> str:
+        return f"Faces(n={len(self)}, scores={np.round(self.scores[:5], 3).tolist()}{'...' if len(self) > 5 else ''})"
+
+    @property
+    def widths(self) -> np.ndarray:
+        return self.boxes[:, 2] - self.boxes[:, 0]
+
+    @property
+    def heights(self) -> np.ndarray:
+        return self.boxes[:, 3] - self.boxes[:, 1]
+
+    def to_list(self, decimals: int | None = 2) -> list[dict[str, Any]]:
+        """One dict per face: ``box`` [x1, y1, x2, y2], ``score``, ``landmarks`` [[x, y] x 5]."""
+
+        def rnd(a: np.ndarray) -> Any:
+            a = a.astype(np.float64)
+            return (np.round(a, decimals) if decimals is not None else a).tolist()
+
+        return [
+            {
+                "box": rnd(box),
+                "score": round(float(score), 5) if decimals is not None else float(score),
+                "landmarks": rnd(points),
+            }
+            for box, score, points in zip(self.boxes, self.scores, self.landmarks, strict=True)
+        ]

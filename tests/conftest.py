@@ -1,0 +1,54 @@
+"""Shared fixtures: ../shared data (tests skip cleanly without it) and real photos from scikit-image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+WIDER = SHARED / "data" / "widerface"
+
+
+def need_shared(*parts: str) -> Path:
+    """Path under ../shared, or skip the test when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut_rgb() -> np.ndarray:
+    skimage_data = pytest.importorskip("skimage.data")
+    return skimage_data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from retinakit import Detector
+
+    return Detector()
+
+
+@pytest.fixture(scope="session")
+def torch_detector():
+    pytest.importorskip("torch")
+    from retinakit import Detector
+
+    return Detector(backend="torch")
+
+
+@pytest.fixture(scope="session")
+def wider_images() -> list[Path]:
+    """Three val-dev images of different sizes with several faces."""
+    root = need_shared("data", "widerface", "val-dev", "images")
+    names = [
+        "0--Parade/0_Parade_Parade_0_194.jpg",
+        "0--Parade/0_Parade_Parade_0_102.jpg",
+        "12--Group/12_Group_Group_12_Group_Group_12_10.jpg",
+    ]
+    paths = [root / n for n in names]
+    return [p for p in paths if p.exists()]

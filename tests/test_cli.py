@@ -1,0 +1,71 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from retinakit.cli import main
+
+
+@pytest.fixture()
+def image_dir(tmp_path, astronaut_rgb):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    cv2.imwrite(str(d / "a_astronaut.jpg"), astronaut_rgb[:, :, ::-1])
+    (d / "b_broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    cv2.imwrite(str(d / "c_blank.png"), np.full((64, 80, 3), 200, np.uint8))
+    return d
+
+
+def test_detect_reports_bad_file_and_keeps_the_others(image_dir, tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    code = main(
+        [
+            "detect",
+            str(image_dir),
+            "-o",
+            str(out),
+            "--save-images",
+            str(tmp_path / "ann"),
+            "--wider",
+            str(tmp_path / "wider"),
+            "--no-progress",
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "b_broken.jpg" in err and "not a decodable image" in err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["path"].rsplit("/", 1)[-1] for r in records] == ["a_astronaut.jpg", "b_broken.jpg", "c_blank.png"]
+    astro, broken, blank = records
+    assert (astro["width"], astro["height"]) == (512, 512)
+    assert len(astro["faces"]) == 1 and astro["faces"][0]["score"] > 0.9
+    assert len(astro["faces"][0]["box"]) == 4 and len(astro["faces"][0]["landmarks"]) == 5
+    assert "error" in broken and blank["faces"] == []
+    assert (tmp_path / "ann" / "a_astronaut.jpg").is_file()
+    lines = (tmp_path / "wider" / "imgs" / "a_astronaut.txt").read_text().splitlines()
+    assert lines[0] == "a_astronaut" and lines[1] == "1"
+    x, _y, w, h, s = (float(v) for v in lines[2].split())
+    assert w > 50 and h > 50 and s > 0.9 and x != int(x)  # float coordinates, not truncated
+
+
+def test_detect_all_good_exits_zero_and_threshold_flag_works(image_dir, capsys):
+    (image_dir / "b_broken.jpg").unlink()
+    astronaut = str(image_dir / "a_astronaut.jpg")
+    counts = []
+    for threshold in ("0.02", "0.6"):
+        assert main(["detect", astronaut, "--threshold", threshold, "--no-progress"]) == 0
+        record = json.loads(capsys.readouterr().out.splitlines()[0])
+        assert all(face["score"] >= float(threshold) for face in record["faces"])
+        counts.append(len(record["faces"]))
+    assert counts[0] > counts[1] == 1
+
+
+def test_bad_option_values_give_a_clear_error(image_dir, capsys):
+    assert main(["detect", str(image_dir), "--threshold", "1.5", "--no-progress"]) == 2
+    assert "score_threshold must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_missing_weights_file_is_reported(image_dir, capsys):
+    assert main(["detect", str(image_dir), "--weights", "nowhere.onnx", "--no-progress"]) == 2
+    assert "nowhere.onnx" in capsys.readouterr().err

@@ -1,0 +1,102 @@
+"""The PyTorch network: presets build, run forward/backward, load the biubug6 checkpoint, export."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import need_shared  # noqa: E402
+from retinakit.checkpoints import CheckpointError, load_model, read_weights, save_safetensors  # noqa: E402
+from retinakit.config import ModelConfig, get_preset  # noqa: E402
+from retinakit.models import build_model  # noqa: E402
+
+
+@pytest.mark.parametrize(("preset", "size"), [("mobilenet0.25", 96), ("resnet50", 96), ("resnet152-paper", 64)])
+def test_presets_forward_backward_and_anchor_count(preset, size):
+    model = build_model(preset)
+    x = torch.randn(2, 3, size, size + 32)
+    out = model(x)
+    n = model.config.count_anchors(size, size + 32)
+    assert out.box_deltas.shape == (2, n, 4)
+    assert out.logits.shape == (2, n, 2)
+    assert out.landmark_deltas.shape == (2, n, 10)
+    loss = sum(o.float().pow(2).mean() for o in out)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+
+
+def test_paper_preset_layout():
+    config = get_preset("resnet152-paper")
+    assert config.pyramid_strides == (4, 8, 16, 32, 64)
+    assert config.anchors.num_per_location == 3
+    model = build_model(config)
+    assert len(model.heads.cls) == 1  # shared heads
+    assert model.fpn.extra is not None and model.fpn.extra[0].stride == (2, 2)
+
+
+def test_deformable_context_is_a_declared_extension_point():
+    from dataclasses import replace
+
+    with pytest.raises(NotImplementedError, match="deformable"):
+        build_model(replace(get_preset("resnet152-paper"), context_conv="deformable"))
+
+
+def test_config_json_roundtrip():
+    for name in ("mobilenet0.25", "resnet50", "resnet152-paper"):
+        config = get_preset(name)
+        assert ModelConfig.from_json(config.to_json()) == config
+
+
+def test_biubug6_checkpoint_loads_strictly():
+    path = need_shared("weights", "biubug6_mobilenet0.25_Final.pth")
+    model = load_model(path)
+    assert model.config.name == "mobilenet0.25"
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert torch.equal(model.heads.cls[2].weight, raw["ClassHead.2.conv1x1.weight"])
+    assert torch.equal(model.fpn.merge[0][0].weight, raw["fpn.merge1.0.weight"])
+    assert torch.equal(model.context[1].conv7x7_3[1].running_var, raw["ssh2.conv7x7_3.1.running_var"])
+
+
+def test_safetensors_roundtrip_keeps_config(tmp_path):
+    model = build_model("resnet50")
+    save_safetensors(model, tmp_path / "m.safetensors")
+    state, config = read_weights(tmp_path / "m.safetensors")
+    assert config == model.config
+    assert torch.equal(state["heads.box.1.weight"], model.state_dict()["heads.box.1.weight"])
+
+
+def test_unusable_weights_are_reported_with_the_file(tmp_path):
+    bad = tmp_path / "junk.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pth"):
+        load_model(bad)
+    model = build_model("mobilenet0.25")
+    save_safetensors(model, tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_model(tmp_path / "m.safetensors", get_preset("resnet50"))
+
+
+@pytest.mark.parametrize("preset", ["mobilenet0.25", "resnet50"])
+def test_onnx_export_matches_eager_at_two_sizes(tmp_path, preset):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from retinakit.export import export_onnx
+
+    torch.manual_seed(0)
+    model = build_model(preset).eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics, so folding is exercised
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path, sample_size=(64, 64))
+    session = ort.InferenceSession(str(path))
+    assert [o.name for o in session.get_outputs()] == ["box_deltas", "logits", "landmark_deltas"]
+    for shape in [(1, 3, 96, 128), (2, 3, 75, 61)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            expect = [t.numpy() for t in model(x)]
+        got = session.run(None, {"image": x.numpy()})
+        for e, g in zip(expect, got, strict=True):
+            np.testing.assert_allclose(g, e, atol=1e-4, rtol=1e-3)
