@@ -9,12 +9,10 @@ from retinakit.evaluation.wider import (
     WiderGroundTruth,
     WiderImage,
     evaluate_wider,
-    faces_to_wider,
     read_image_list,
     read_submission,
-    read_submission_file,
-    write_submission_file,
 )
+from retinakit.formats import read_wider_file, to_wider_rows, write_wider_file
 
 
 def gt_of(boxes, keep) -> WiderGroundTruth:
@@ -63,11 +61,11 @@ def test_plus_one_iou_convention():
 
 def test_submission_roundtrip_keeps_floats(tmp_path):
     faces = Faces(np.array([[10.25, 20.5, 30.75, 60.125]]), np.array([0.875]), np.zeros((1, 5, 2)))
-    rows = faces_to_wider(faces)
+    rows = to_wider_rows(faces)
     np.testing.assert_allclose(rows, [[10.25, 20.5, 20.5, 39.625, 0.875]])
-    path = write_submission_file(tmp_path, "0--Parade/img_1", rows)
+    path = write_wider_file(tmp_path, "0--Parade/img_1", rows)
     assert path.read_text().splitlines()[:2] == ["img_1", "1"]
-    np.testing.assert_allclose(read_submission_file(path), rows, atol=1e-3)
+    np.testing.assert_allclose(read_wider_file(path), rows, atol=1e-3)
     assert list(read_submission(tmp_path)) == ["0--Parade/img_1"]
 
 
@@ -76,7 +74,7 @@ def test_malformed_submission_names_file_and_line(tmp_path):
     bad.parent.mkdir()
     bad.write_text("x\n2\n1 2 3 4 0.5\n1 2 three 4 0.5\n")
     with pytest.raises(ValueError, match=r"x.txt:4: not numbers"):
-        read_submission_file(bad)
+        read_wider_file(bad)
 
 
 def test_reference_predictions_reproduce_the_official_port():

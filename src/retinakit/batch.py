@@ -1,17 +1,20 @@
-"""Detection over many files (``retinakit detect``): records per image, failures reported, never fatal."""
+"""Detection over many files (``retinakit detect`` / ``align``): one record per image, failures never fatal."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from retinakit.align import align_faces
 from retinakit.detector import Detector
 from retinakit.draw import draw_faces
+from retinakit.formats import image_record, to_wider_rows, write_wider_file
 from retinakit.io_utils import prefetch
 from retinakit.preprocess import read_image
 from retinakit.result import Faces
@@ -23,17 +26,56 @@ def _no_progress(items: Iterable[Any], total: int) -> Iterator[Any]:
     return iter(items)
 
 
-def image_record(path: str, image: np.ndarray, faces: Faces) -> dict[str, Any]:
-    """The JSON record of one image: path, width, height and its faces."""
-    return {"path": path, "width": int(image.shape[1]), "height": int(image.shape[0]), "faces": faces.to_list()}
+@dataclass(frozen=True)
+class Detection:
+    """Outcome for one file: the decoded image and its faces, or the reason it failed."""
+
+    path: Path
+    image: np.ndarray | None = None
+    faces: Faces | None = None
+    error: str | None = None
+
+
+def iter_detections(
+    paths: Sequence[Path], detector: Detector, progress: Progress = _no_progress
+) -> Iterator[Detection]:
+    """Decode (in a background thread) and detect every file, in order.
+
+    Consecutive images of the same size share a forward pass (up to the detector's batch size),
+    so no compute is spent on padding. Unreadable files give a :class:`Detection` with ``error``.
+    """
+    pending: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> Iterator[Detection]:
+        error = "detection failed"
+        try:
+            results = detector.detect_bgr([im for _, im in pending])
+        except Exception as exc:  # reported per file, the run goes on
+            results = [None] * len(pending)
+            error = f"detection failed: {exc}"
+        for (path, image), faces in zip(pending, results, strict=True):
+            yield Detection(path, image, faces) if faces is not None else Detection(path, error=error)
+        pending.clear()
+
+    for path, image in progress(prefetch(read_image, paths), len(paths)):
+        if isinstance(image, BaseException):
+            yield from flush()
+            yield Detection(path, error=str(getattr(image, "reason", image)))
+            continue
+        if pending and (pending[0][1].shape != image.shape or len(pending) >= detector.config.batch_size):
+            yield from flush()
+        pending.append((path, image))
+    yield from flush()
 
 
 def output_name(path: Path, root: Path | None, suffix: str) -> Path:
     """Output file name for ``path``: its path under ``root`` if inside it, else parent/name."""
-    try:
-        rel = path.resolve().relative_to(root.resolve()) if root else None
-    except ValueError:
-        rel = None
+    rel = None
+    if root is not None:
+        try:
+            rel = path.resolve().relative_to(root.resolve())
+        except ValueError:
+            rel = None
     rel = rel or Path(path.parent.name) / path.name
     return rel.with_suffix(suffix)
 
@@ -46,48 +88,61 @@ def detect_paths(
     root: Path | None = None,
     progress: Progress = _no_progress,
 ) -> Iterator[dict[str, Any]]:
-    """Detect faces in each file, yielding one record per file in order.
+    """One JSON record per file: ``path, width, height, faces``, or ``path, error``.
 
-    A file that cannot be read or processed yields ``{"path", "error"}`` and the run goes on.
-    Consecutive images of the same size share a forward pass (up to the detector's batch size).
-    ``save_images``: write annotated copies there; ``wider``: write WIDER-format txt files there.
+    ``save_images``: write annotated copies there; ``wider``: write WIDER-format txt files there
+    (``parent/name.txt``). An output that cannot be written is reported in the record's ``error``.
     """
-    from retinakit.evaluation.wider import faces_to_wider, write_submission_file
-
-    pending: list[tuple[Path, np.ndarray]] = []
-
-    def flush() -> Iterator[dict[str, Any]]:
-        if not pending:
-            return
-        try:
-            results = detector.detect_bgr([im for _, im in pending])
-        except Exception as exc:
-            for path, _ in pending:
-                yield {"path": str(path), "error": f"detection failed: {exc}"}
-            pending.clear()
-            return
-        for (path, image), faces in zip(pending, results, strict=True):
-            try:
-                if save_images is not None:
-                    target = Path(save_images) / output_name(path, root, ".jpg")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    if not cv2.imwrite(str(target), draw_faces(image, faces)):
-                        raise OSError(f"cannot write {target}")
-                if wider is not None:
-                    key = f"{path.parent.name or 'images'}/{path.stem}"  # WIDER layout: event/name
-                    write_submission_file(wider, key, faces_to_wider(faces))
-            except Exception as exc:
-                yield {**image_record(str(path), image, faces), "error": f"output failed: {exc}"}
-                continue
-            yield image_record(str(path), image, faces)
-        pending.clear()
-
-    for path, image in progress(prefetch(read_image, paths), len(paths)):
-        if isinstance(image, BaseException):
-            yield from flush()
-            yield {"path": str(path), "error": str(getattr(image, "reason", image))}
+    for d in iter_detections(paths, detector, progress):
+        if d.error is not None:
+            yield {"path": str(d.path), "error": d.error}
             continue
-        if pending and (pending[0][1].shape != image.shape or len(pending) >= detector.config.batch_size):
-            yield from flush()
-        pending.append((path, image))
-    yield from flush()
+        assert d.image is not None and d.faces is not None
+        record = image_record(str(d.path), d.image.shape[1], d.image.shape[0], d.faces)
+        try:
+            if save_images is not None:
+                target = Path(save_images) / output_name(d.path, root, ".jpg")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not cv2.imwrite(str(target), draw_faces(d.image, d.faces)):
+                    raise OSError(f"cannot write {target}")
+            if wider is not None:
+                write_wider_file(wider, f"{d.path.parent.name or 'images'}/{d.path.stem}", to_wider_rows(d.faces))
+        except Exception as exc:
+            record["error"] = f"output failed: {exc}"
+        yield record
+
+
+def align_paths(
+    paths: Sequence[Path],
+    detector: Detector,
+    out_dir: str | os.PathLike,
+    size: int = 112,
+    root: Path | None = None,
+    progress: Progress = _no_progress,
+) -> Iterator[dict[str, Any]]:
+    """Write one aligned ``size`` x ``size`` crop per detected face; one index record per crop.
+
+    Crops go to ``out_dir/<relative path>_<face index>.png``; records are ``source, face, score,
+    box, crop``. A file that fails yields ``source, error``.
+    """
+    out = Path(out_dir)
+    for d in iter_detections(paths, detector, progress):
+        if d.error is not None:
+            yield {"source": str(d.path), "error": d.error}
+            continue
+        assert d.image is not None and d.faces is not None
+        crops = align_faces(d.image, d.faces.landmarks, size)
+        stem = output_name(d.path, root, "")
+        for i, (crop, face) in enumerate(zip(crops, d.faces, strict=True)):
+            target = out / stem.parent / f"{stem.name}_{i}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            record = {
+                "source": str(d.path),
+                "face": i,
+                "score": round(face.score, 5),
+                "box": np.round(face.box.astype(np.float64), 2).tolist(),
+                "crop": str(target.relative_to(out)),
+            }
+            if not cv2.imwrite(str(target), crop):
+                record["error"] = f"cannot write {target}"
+            yield record

@@ -1,4 +1,4 @@
-"""Command line: ``retinakit detect | evaluate | evaluate-landmarks | export``.
+"""Command line: ``retinakit detect | align | evaluate | evaluate-landmarks | export``.
 
 A thin layer: each sub-command turns its flags into config fields and calls one library function.
 """
@@ -68,39 +68,96 @@ def _detector_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in _DETECTOR_KEYS if getattr(args, k, None) is not None}
 
 
+def _open_output(name: str | None) -> Any:
+    if name in (None, "-"):
+        return sys.stdout
+    Path(name).parent.mkdir(parents=True, exist_ok=True)
+    return open(name, "w")  # closed by the caller
+
+
+def _write_records(records: Iterable[dict[str, Any]], out: Any, command: str, label: str) -> int:
+    """Write JSON lines, report records with an error on stderr; returns how many failed."""
+    failed = 0
+    for record in records:
+        if "error" in record:
+            failed += 1
+            print(f"retinakit {command}: {record.get(label)}: {record['error']}", file=sys.stderr)
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+    return failed
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from retinakit.batch import detect_paths
+    from retinakit.detector import Detector
+    from retinakit.preprocess import list_images
+    from retinakit.video import VideoError, detect_video, is_video_source
+
+    videos = [p for p in args.paths if is_video_source(p)]
+    paths = list_images([p for p in args.paths if not is_video_source(p)])
+    if not paths and not videos:
+        print("retinakit detect: no images found", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    detector = Detector(**_detector_options(args))
+    root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
+    out = _open_output(args.output)
+    failed = 0
+    try:
+        if paths:
+            records = detect_paths(
+                paths,
+                detector,
+                save_images=args.save_images,
+                wider=args.wider,
+                root=root,
+                progress=_progress(not args.no_progress, "img"),
+            )
+            failed += _write_records(records, out, "detect", "path")
+        for video in videos:
+            annotated = None
+            if args.save_images:
+                annotated = Path(args.save_images) / f"{Path(video).stem or 'camera' + video}.mp4"
+            try:
+                frames = detect_video(
+                    video,
+                    detector,
+                    every=args.every,
+                    annotated=annotated,
+                    progress=_progress(not args.no_progress, "frame"),
+                )
+                _write_records(frames, out, "detect", "source")
+            except VideoError as exc:
+                failed += 1
+                print(f"retinakit detect: {exc}", file=sys.stderr)
+                out.write(json.dumps({"path": video, "error": str(exc)}) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if failed:
+        print(f"retinakit detect: {failed} of {len(paths) + len(videos)} inputs failed", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from retinakit.batch import align_paths
     from retinakit.detector import Detector
     from retinakit.preprocess import list_images
 
     paths = list_images(args.paths)
     if not paths:
-        print("retinakit detect: no images found", file=sys.stderr)
+        print("retinakit align: no images found", file=sys.stderr)
         return EXIT_SOME_FAILED
-    detector = Detector(**_detector_options(args))
+    options = {"score_threshold": 0.9, **_detector_options(args)}
+    detector = Detector(**options)
     root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
-    out = sys.stdout if args.output in (None, "-") else open(args.output, "w")  # noqa: SIM115
-    failed = 0
-    try:
-        records = detect_paths(
-            paths,
-            detector,
-            save_images=args.save_images,
-            wider=args.wider,
-            root=root,
-            progress=_progress(not args.no_progress, "img"),
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "index.jsonl", "w") as index:
+        records = align_paths(
+            paths, detector, out_dir, size=args.size, root=root, progress=_progress(not args.no_progress, "img")
         )
-        for record in records:
-            if "error" in record:
-                failed += 1
-                print(f"retinakit detect: {record['path']}: {record['error']}", file=sys.stderr)
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    if failed:
-        print(f"retinakit detect: {failed} of {len(paths)} files failed", file=sys.stderr)
+        failed = _write_records(records, index, "align", "source")
+    print(f"crops and index.jsonl in {out_dir}", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -169,14 +226,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("detect", help="detect faces in images (files, directories, globs)")
-    p.add_argument("paths", nargs="+", help="image files, directories (searched recursively) or glob patterns")
+    p = sub.add_parser("detect", help="detect faces in images, videos or a camera")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        help="image files, directories (searched recursively), glob patterns, video files or a camera index",
+    )
     p.add_argument("-o", "--output", help="JSON-lines output file (default: standard output)")
-    p.add_argument("--save-images", metavar="DIR", help="write annotated copies of the images here")
+    p.add_argument("--save-images", metavar="DIR", help="write annotated copies here (videos as DIR/<name>.mp4)")
     p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (parent/name.txt)")
+    p.add_argument("--every", type=int, default=1, help="videos: process every N-th frame (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_detector_flags(p, None)
     p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("align", help="write aligned face crops (ArcFace five-point template)")
+    p.add_argument("paths", nargs="+", help="image files, directories or glob patterns")
+    p.add_argument("--out", required=True, help="directory for the crops and index.jsonl")
+    p.add_argument("--size", type=int, default=112, help="crop size in pixels (template scaled by size/112)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_detector_flags(p, 0.9)
+    p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("evaluate", help="WIDER FACE evaluation with the official protocol")
     p.add_argument("--ground-truth", required=True, help="directory of the official wider_*_val.mat files")
@@ -221,6 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into a command that stopped reading (e.g. head)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ValueError, KeyError, FileNotFoundError, ImportError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"retinakit {args.command}: error: {message}", file=sys.stderr)

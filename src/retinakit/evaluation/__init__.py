@@ -6,7 +6,6 @@ from retinakit.evaluation.wider import (
     WiderResult,
     evaluate_wider,
     read_submission,
-    write_submission_file,
 )
 
 __all__ = [
@@ -15,5 +14,4 @@ __all__ = [
     "WiderResult",
     "evaluate_wider",
     "read_submission",
-    "write_submission_file",
 ]

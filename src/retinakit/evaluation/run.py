@@ -19,11 +19,10 @@ from retinakit.evaluation.wider import (
     WiderGroundTruth,
     WiderResult,
     evaluate_wider,
-    faces_to_wider,
     read_image_list,
     read_submission,
-    write_submission_file,
 )
+from retinakit.formats import to_wider_rows, write_wider_file
 from retinakit.io_utils import prefetch
 from retinakit.preprocess import read_image
 
@@ -73,8 +72,8 @@ def run_detector_on_wider(
         if isinstance(image, BaseException):
             failed[key] = str(image)
             continue
-        rows = faces_to_wider(detector.detect_bgr([image])[0])
-        write_submission_file(predictions_dir, key, rows)
+        rows = to_wider_rows(detector.detect_bgr([image])[0])
+        write_wider_file(predictions_dir, key, rows)
         predictions[key] = rows
     elapsed = time.perf_counter() - start
     return predictions, failed, elapsed / max(len(keys), 1)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retinakit.result import Faces
+from retinakit.formats import read_wider_file
 
 SETTINGS = ("easy", "medium", "hard")
 THRESHOLDS = 1000
@@ -96,51 +96,6 @@ def read_image_list(path: str | os.PathLike) -> list[str]:
 # ---------------------------------------------------------------------------- submission format
 
 
-def faces_to_wider(faces: Faces) -> np.ndarray:
-    """``(N, 5)`` float64 ``x, y, w, h, score`` rows of a result, highest score first."""
-    order = np.argsort(-faces.scores, kind="stable")
-    boxes = faces.boxes[order].astype(np.float64)
-    wh = boxes[:, 2:] - boxes[:, :2]
-    return np.concatenate([boxes[:, :2], wh, faces.scores[order, None].astype(np.float64)], axis=1)
-
-
-def write_submission_file(directory: str | os.PathLike, key: str, rows: np.ndarray) -> Path:
-    """Write ``directory/event/name.txt``: name, count, then ``x y w h score`` per face (floats)."""
-    event, name = key.split("/")
-    path = Path(directory) / event / f"{name}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [name, str(len(rows))]
-    lines += [f"{x:.3f} {y:.3f} {w:.3f} {h:.3f} {s:.6f}" for x, y, w, h, s in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def read_submission_file(path: str | os.PathLike) -> np.ndarray:
-    """``(P, 5)`` float64 rows of one submission file; ``ValueError`` names the file and line."""
-    path = Path(path)
-    lines = path.read_text().splitlines()
-    if len(lines) < 2:
-        raise ValueError(f"{path}: expected a name line and a count line")
-    try:
-        count = int(lines[1].strip())
-    except ValueError:
-        raise ValueError(f"{path}:2: expected the number of faces, got {lines[1]!r}") from None
-    rows = []
-    for n, line in enumerate(lines[2:], start=3):
-        if not line.strip():
-            continue
-        try:
-            values = [float(v) for v in line.split()]
-        except ValueError:
-            raise ValueError(f"{path}:{n}: not numbers: {line!r}") from None
-        if len(values) < 5:
-            raise ValueError(f"{path}:{n}: expected 'x y w h score', got {line!r}")
-        rows.append(values[:5])
-    if len(rows) != count:
-        raise ValueError(f"{path}: says {count} faces but lists {len(rows)}")
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
-
-
 def read_submission(directory: str | os.PathLike, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """All ``event/name.txt`` files under ``directory`` (or just ``keys``), keyed ``event/name``."""
     directory = Path(directory)
@@ -148,12 +103,12 @@ def read_submission(directory: str | os.PathLike, keys: Iterable[str] | None = N
         raise FileNotFoundError(f"{directory}: predictions directory not found")
     if keys is None:
         files = sorted(directory.glob("*/*.txt"))
-        return {f"{f.parent.name}/{f.stem}": read_submission_file(f) for f in files}
+        return {f"{f.parent.name}/{f.stem}": read_wider_file(f) for f in files}
     out = {}
     for key in keys:
         f = directory / f"{key}.txt"
         if f.is_file():
-            out[key] = read_submission_file(f)
+            out[key] = read_wider_file(f)
     return out
 
 
