@@ -1,4 +1,4 @@
-"""Command line: ``retinakit detect | align | evaluate | evaluate-landmarks | export``.
+"""Command line: ``retinakit detect | align | evaluate | evaluate-landmarks | train | export``.
 
 A thin layer: each sub-command turns its flags into config fields and calls one library function.
 """
@@ -26,10 +26,22 @@ def _progress(enabled: bool, unit: str) -> Any:
     return wrap
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def _add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | None) -> None:
     g = p.add_argument_group("detector")
     g.add_argument("--weights", help="ONNX file or PyTorch checkpoint (default: the built-in MobileNet-0.25)")
-    g.add_argument("--backend", choices=("onnx", "torch"), help="runtime (default: onnx)")
+    g.add_argument("--backend", choices=("onnx", "openvino", "torch"), help="runtime (default: onnx)")
+    g.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        help="fp32 (default); bf16 with --backend openvino (faster where the CPU has bf16)",
+    )
     g.add_argument("--model", help="model preset for weights that carry no config (e.g. mobilenet0.25)")
     g.add_argument("--device", help="torch device, e.g. cpu or cuda (torch backend)")
     g.add_argument("--threads", type=int, help="CPU threads for inference")
@@ -46,26 +58,23 @@ def _add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | N
     g.add_argument("--max-size", dest="max_side", type=int, help="shrink images whose long side exceeds this")
     g.add_argument("--short-side", type=int, help="resize so the short side has this many pixels")
     g.add_argument("--batch-size", type=int, help="images per forward pass (default 8)")
-
-
-_DETECTOR_KEYS = (
-    "weights",
-    "backend",
-    "model",
-    "device",
-    "threads",
-    "score_threshold",
-    "nms_threshold",
-    "pre_nms_top_k",
-    "max_detections",
-    "max_side",
-    "short_side",
-    "batch_size",
-)
+    t = p.add_argument_group("test-time augmentation (paper: --scales 500,800,1100,1400,1700 --flip)")
+    t.add_argument("--scales", type=_int_list, help="comma-separated short-side sizes, one pass each")
+    t.add_argument("--flip", action="store_true", default=None, help="add a horizontally flipped pass per scale")
+    t.add_argument("--tta-max-side", type=int, help="cap on the long side of any pass (default 2600)")
+    t.add_argument("--merge", choices=("vote", "nms"), help="merge passes by box voting (default) or NMS")
+    t.add_argument("--vote-iou", type=float, help="IoU that joins a box voting cluster (default 0.4)")
+    t.add_argument("--vote-score", choices=("max", "mean", "consensus"), help="cluster score rule")
 
 
 def _detector_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in _DETECTOR_KEYS if getattr(args, k, None) is not None}
+    from dataclasses import fields
+
+    from retinakit.detector import DetectorConfig
+
+    # flags carry the field names of DetectorConfig (argparse dest), so every field is passed on
+    names = [f.name for f in fields(DetectorConfig)]
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
 def _open_output(name: str | None) -> Any:
@@ -210,6 +219,30 @@ def cmd_evaluate_landmarks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from retinakit.train import TrainConfig, train
+
+    init = args.init or ["none"]
+    if init[0] in ("backbone", "checkpoint"):
+        if len(init) != 2:
+            print(f"retinakit train: error: --init {init[0]} needs a PATH", file=sys.stderr)
+            return EXIT_USAGE
+        init_value = f"{init[0]}:{init[1]}"
+    elif init[0] in ("builtin", "none") and len(init) == 1:
+        init_value = init[0]
+    else:
+        print("retinakit train: error: --init takes builtin, none, backbone PATH or checkpoint PATH", file=sys.stderr)
+        return EXIT_USAGE
+    names = {f.name for f in fields(TrainConfig)}
+    options = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    options["init"] = init_value
+    final = train(TrainConfig(**options), progress=_progress(not args.no_progress, "batch"))
+    print(f"weights: {final}  (use: retinakit detect --backend torch --weights {final})")
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from retinakit.checkpoints import load_model
     from retinakit.config import get_preset
@@ -268,6 +301,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _add_detector_flags(p, 0.02)
     p.set_defaults(func=cmd_evaluate_landmarks)
+
+    p = sub.add_parser("train", help="train or fine-tune on label.txt / WIDER annotations (needs torch)")
+    p.add_argument("--preset", dest="model", default="mobilenet0.25", help="model preset (default mobilenet0.25)")
+    p.add_argument(
+        "--data", dest="labels", required=True, help="label.txt (RetinaFace format) or wider_face_*_bbx_gt.txt"
+    )
+    p.add_argument("--images", required=True, help="image root the annotation paths are relative to")
+    p.add_argument("--out", help="output directory (default runs/train)")
+    p.add_argument("--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH")
+    p.add_argument("--loss", choices=("paper", "biubug6"), help="loss preset (default paper)")
+    p.add_argument("--epochs", type=int, help="epochs (default 80; warm-up and milestones scale with it)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 32)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-2)")
+    p.add_argument("--warmup-lr", type=float, help="learning rate at the start of warm-up (default 1e-3)")
+    p.add_argument("--warmup-epochs", type=float, help="warm-up length (default 5/80 of the epochs)")
+    p.add_argument(
+        "--milestones", type=_int_list, help="epochs where lr drops by --gamma (default 55,68 of 80, scaled)"
+    )
+    p.add_argument("--gamma", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--image-size", type=int, help="training crop size (default 640)")
+    p.add_argument("--workers", type=int, help="data-loading worker processes (default 2)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--max-steps-per-epoch", type=int, help="cut epochs short (quick experiments)")
+    p.add_argument("--val-images", help="WIDER val image root for periodic evaluation")
+    p.add_argument("--val-ground-truth", help="directory of the official .mat files")
+    p.add_argument("--val-list", help="image list to evaluate on (e.g. val-dev image_list.txt)")
+    p.add_argument("--val-max-side", type=int, help="resize for periodic evaluation (default 1024)")
+    p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 0: never)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="export a PyTorch checkpoint to ONNX")
     p.add_argument("weights", help="checkpoint (.safetensors, .pth)")

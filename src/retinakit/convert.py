@@ -103,7 +103,7 @@ def build_builtin(out_dir: str) -> None:
     export_onnx(model, out / "retinaface_mobilenet0.25.onnx")
 
 
-if __name__ == "__main__":  # python -m retinakit.convert OUT_DIR
+if __name__ == "__main__":  # python -m retinakit.convert [OUT_DIR]
     import sys
 
     build_builtin(sys.argv[1] if len(sys.argv) > 1 else "src/retinakit/weights")

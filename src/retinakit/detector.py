@@ -16,6 +16,7 @@ from retinakit.postprocess import ImageFrame, PostprocessConfig, postprocess
 from retinakit.preprocess import ColorOrder, ImageInput, ResizePolicy, make_batch, resize, to_bgr
 from retinakit.raw import RawOutputs
 from retinakit.result import Faces
+from retinakit.tta import TTAConfig, merge_passes, tta_passes
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,18 @@ class DetectorConfig:
     """Everything that decides what a :class:`Detector` returns; CLI flags map onto these fields.
 
     ``weights``: None for the built-in MobileNet-0.25, or an ``.onnx`` file / PyTorch checkpoint.
+    ``precision``: ``fp32``, or ``bf16`` with the openvino backend.
     ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
     policy (see :class:`~retinakit.preprocess.ResizePolicy`; default original size). The thresholds
     are those of :class:`~retinakit.postprocess.PostprocessConfig`. ``batch_size``: images per
-    forward pass in :meth:`Detector.detect_batch`.
+    forward pass in :meth:`Detector.detect_batch`. ``scales`` / ``flip`` / ``tta_max_side`` /
+    ``merge`` / ``vote_iou`` / ``vote_score``: test-time augmentation (see :mod:`retinakit.tta`);
+    the paper's setting is ``scales=(500, 800, 1100, 1400, 1700), flip=True``.
     """
 
     weights: str | None = None
-    backend: Literal["onnx", "torch"] = "onnx"
+    backend: Literal["onnx", "openvino", "torch"] = "onnx"
+    precision: Literal["fp32", "bf16"] = "fp32"
     model: str | None = None
     device: str = "cpu"
     threads: int | None = None
@@ -41,10 +46,18 @@ class DetectorConfig:
     short_side: int | None = None
     max_side: int | None = None
     batch_size: int = 8
+    scales: tuple[int, ...] = ()
+    flip: bool = False
+    tta_max_side: int = 2600
+    merge: Literal["vote", "nms"] = "vote"
+    vote_iou: float = 0.4
+    vote_score: Literal["max", "mean", "consensus"] = "max"
 
     def __post_init__(self) -> None:
         self.postprocess_config  # noqa: B018 -- validates the thresholds
         self.resize_policy  # noqa: B018
+        if any(s < 16 for s in self.scales) or not 0 < self.vote_iou <= 1:
+            raise ValueError(f"scales must be >= 16 pixels and vote_iou in (0, 1], got {self.scales}, {self.vote_iou}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
@@ -60,6 +73,17 @@ class DetectorConfig:
     @property
     def resize_policy(self) -> ResizePolicy:
         return ResizePolicy(short_side=self.short_side, max_side=self.max_side)
+
+    @property
+    def tta_config(self) -> TTAConfig:
+        return TTAConfig(
+            scales=tuple(self.scales),
+            flip=self.flip,
+            max_side=self.tta_max_side,
+            merge=self.merge,
+            vote_iou=self.vote_iou,
+            vote_score=self.vote_score,
+        )
 
 
 class Detector:
@@ -84,10 +108,16 @@ class Detector:
             config = replace(config, **kwargs)  # type: ignore[arg-type]
         self.config = config
         self.backend: Backend = backend_instance or make_backend(
-            config.backend, config.weights, model=config.model, device=config.device, threads=config.threads
+            config.backend,
+            config.weights,
+            model=config.model,
+            device=config.device,
+            threads=config.threads,
+            precision=config.precision,
         )
         self._post = config.postprocess_config
         self._resize = config.resize_policy
+        self._tta = config.tta_config
 
     @property
     def model_config(self) -> ModelConfig:
@@ -106,9 +136,13 @@ class Detector:
         return results
 
     def detect_bgr(self, images: Sequence[np.ndarray]) -> list[Faces]:
-        """Faces for BGR uint8 ``(H, W, 3)`` arrays, all in one forward pass."""
+        """Faces for BGR uint8 ``(H, W, 3)`` arrays, all in one forward pass (per scale with TTA)."""
         if not images:
             return []
+        if self._tta.enabled:
+            return [
+                merge_passes(tta_passes(self, im, self._tta), self._tta, self._post.max_detections) for im in images
+            ]
         resized, frames = zip(*(resize(im, self._resize) for im in images), strict=True)
         batch = make_batch(resized, self.model_config.input)
         return self.postprocess(self.backend(batch), batch.shape[2], batch.shape[3], frames)
@@ -117,11 +151,6 @@ class Detector:
         """Raw outputs of a ``height`` x ``width`` batch -> faces in each original image."""
         anchors = generate_anchors(self.model_config.anchors, height, width)
         return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post)
-
-
-def detector_from_options(**options: object) -> Detector:
-    """A detector from CLI-style options; ``None`` values keep the defaults."""
-    return Detector(**{k: v for k, v in options.items() if v is not None})
 
 
 def image_name(source: ImageInput) -> str:

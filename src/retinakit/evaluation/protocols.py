@@ -17,9 +17,19 @@ class Protocol:
     pre_nms_top_k: int = 5000
     nms_threshold: float = 0.4
     max_detections: int = 750
+    scales: tuple[int, ...] = ()
+    flip: bool = False
+    merge: str = "vote"
+    vote_iou: float = 0.4
+    vote_score: str = "max"
 
     def detector_options(self) -> dict[str, object]:
         return {
+            "scales": self.scales,
+            "flip": self.flip,
+            "merge": self.merge,
+            "vote_iou": self.vote_iou,
+            "vote_score": self.vote_score,
             "short_side": self.short_side,
             "max_side": self.max_side,
             "score_threshold": self.score_threshold,
@@ -37,6 +47,12 @@ PROTOCOLS: dict[str, Protocol] = {
             "ss1600", "short side 1600, long side capped at 2150 (biubug6 default)", short_side=1600, max_side=2150
         ),
         Protocol("vga", "long side at most 640", max_side=640),
+        Protocol(
+            "paper",
+            "paper 4.2: short sides 500-1700 (long side <= 2600), each plain and flipped, box voting at IoU 0.4",
+            scales=(500, 800, 1100, 1400, 1700),
+            flip=True,
+        ),
     )
 }
 

@@ -79,6 +79,23 @@ def run_detector_on_wider(
     return predictions, failed, elapsed / max(len(keys), 1)
 
 
+def wider_ap(
+    detector: Detector,
+    images: str | os.PathLike,
+    ground_truth: str | os.PathLike,
+    subset: str | os.PathLike | None = None,
+    progress: Progress = _no_progress,
+) -> WiderResult:
+    """Official-protocol AP of ``detector`` on the images of ``ground_truth`` (or ``subset``), in memory."""
+    gt = WiderGroundTruth.from_mat_dir(ground_truth, read_image_list(subset) if subset else None)
+    root = Path(images)
+    preds: dict[str, np.ndarray] = {}
+    for key, image in progress(prefetch(lambda k: read_image(root / f"{k}.jpg"), list(gt.images)), len(gt.images)):
+        if not isinstance(image, BaseException):
+            preds[key] = to_wider_rows(detector.detect_bgr([image])[0])
+    return evaluate_wider(preds, gt)
+
+
 def evaluate(
     ground_truth: str | os.PathLike,
     images: str | os.PathLike | None = None,

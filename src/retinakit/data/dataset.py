@@ -1,0 +1,68 @@
+"""Training data: annotated images from a ``label.txt`` or official WIDER file (PyTorch Dataset)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from retinakit.config import InputConfig
+from retinakit.data.annotations import ImageAnnotation, parse_label_txt, parse_wider_gt
+from retinakit.data.augment import AugmentConfig, Sample, augment
+from retinakit.preprocess import make_batch, read_image
+
+
+def load_annotations(path: str | os.PathLike) -> list[ImageAnnotation]:
+    """RetinaFace ``label.txt`` (first line starts with ``#``) or official ``wider_face_*_bbx_gt.txt``."""
+    path = Path(path)
+    with path.open() as f:
+        first = next((line for line in f if line.strip()), "")
+    return parse_label_txt(path) if first.lstrip().startswith("#") else parse_wider_gt(path)
+
+
+class FaceDataset(torch.utils.data.Dataset):
+    """Augmented samples; the randomness of item ``i`` in epoch ``e`` is fixed by ``(seed, e, i)``,
+    so runs are reproducible whatever the number of workers."""
+
+    def __init__(
+        self,
+        annotations: list[ImageAnnotation],
+        image_root: str | os.PathLike,
+        augment_config: AugmentConfig,
+        input_config: InputConfig,
+        seed: int = 0,
+    ) -> None:
+        self.annotations = annotations
+        self.root = Path(image_root)
+        self.augment = augment_config
+        self.input = input_config
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        ann = self.annotations[index]
+        image = read_image(self.root / ann.image)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = augment(Sample(image, ann.boxes, ann.landmarks, ann.has_landmarks), rng, self.augment)
+        tensor = torch.from_numpy(make_batch([sample.image], self.input)[0])
+        target = {
+            "boxes": torch.from_numpy(np.ascontiguousarray(sample.boxes, dtype=np.float32)).reshape(-1, 4),
+            "landmarks": torch.from_numpy(np.ascontiguousarray(sample.landmarks, dtype=np.float32)).reshape(-1, 5, 2),
+            "has_landmarks": torch.from_numpy(np.ascontiguousarray(sample.has_landmarks, dtype=bool)),
+        }
+        return tensor, target
+
+
+def collate(
+    batch: list[tuple[torch.Tensor, dict[str, torch.Tensor]]],
+) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    images, targets = zip(*batch, strict=True)
+    return torch.stack(images), list(targets)

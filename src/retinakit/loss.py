@@ -1,0 +1,114 @@
+"""The multi-task loss of RetinaFace: softmax classification with hard-negative mining (OHEM),
+smooth-L1 on encoded boxes and on encoded landmarks, on positive anchors only (PyTorch).
+
+Boxes and landmarks are encoded with :mod:`retinakit.box_coder`, the very coder inference
+decodes with. Each loss is returned by name; an image with no faces contributes exactly zero box
+and landmark loss, and only mined negatives to the classification loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from retinakit.box_coder import encode_boxes, encode_landmarks
+from retinakit.matching import Matcher
+from retinakit.raw import RawOutputs
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Matching thresholds, OHEM ratio and loss weights. ``min_negatives``: negatives mined in an
+    image with no positive anchor (so images without faces still teach the background)."""
+
+    name: str
+    positive_iou: float
+    negative_iou: float
+    neg_pos_ratio: int
+    box_weight: float
+    landmark_weight: float
+    cls_weight: float = 1.0
+    min_negatives: int = 16
+
+
+LOSS_PRESETS = {
+    "paper": LossConfig("paper", 0.5, 0.3, 3, box_weight=0.25, landmark_weight=0.1),
+    "biubug6": LossConfig("biubug6", 0.35, 0.35, 7, box_weight=2.0, landmark_weight=1.0),
+}
+
+
+def get_loss_preset(name: str) -> LossConfig:
+    try:
+        return LOSS_PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown loss preset {name!r}; known: {', '.join(LOSS_PRESETS)}") from None
+
+
+def cxcywh_to_xyxy(anchors: torch.Tensor) -> torch.Tensor:
+    return torch.cat([anchors[:, :2] - anchors[:, 2:] / 2, anchors[:, :2] + anchors[:, 2:] / 2], dim=1)
+
+
+class MultiTaskLoss:
+    """Callable: ``loss(raw, targets, anchors) -> {"cls", "box", "landmarks", "total"}``.
+
+    ``raw``: network outputs ``(B, A, .)``; ``targets``: one dict per image with ``boxes (N, 4)``
+    xyxy, ``landmarks (N, 5, 2)`` and ``has_landmarks (N,)`` in network-input pixels; ``anchors``:
+    ``(A, 4)`` cx, cy, w, h for that input size.
+    """
+
+    def __init__(self, config: LossConfig, variances: tuple[float, float]) -> None:
+        self.config = config
+        self.variances = variances
+        self.matcher = Matcher(config.positive_iou, config.negative_iou)
+
+    def __call__(
+        self, raw: RawOutputs, targets: list[dict[str, torch.Tensor]], anchors: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        deltas, logits, lm_deltas = raw.box_deltas.float(), raw.logits.float(), raw.landmark_deltas.float()
+        batch, num_anchors = logits.shape[:2]
+        anchors_xyxy = cxcywh_to_xyxy(anchors)
+        labels = torch.zeros(batch, num_anchors, dtype=torch.int64, device=logits.device)
+        ignore = torch.zeros(batch, num_anchors, dtype=torch.bool, device=logits.device)
+        box_t = torch.zeros_like(deltas)
+        lm_t = torch.zeros_like(lm_deltas)
+        lm_mask = torch.zeros(batch, num_anchors, dtype=torch.bool, device=logits.device)
+        for i, target in enumerate(targets):
+            matches = self.matcher(target["boxes"], anchors_xyxy)
+            pos = matches >= 0
+            ignore[i] = matches == -2
+            labels[i, pos] = 1
+            if pos.any():
+                idx = matches[pos]
+                box_t[i, pos] = encode_boxes(target["boxes"][idx], anchors[pos], self.variances)
+                lm_t[i, pos] = encode_landmarks(target["landmarks"][idx], anchors[pos], self.variances)
+                lm_mask[i, pos] = target["has_landmarks"][idx]
+        positive = labels == 1
+        num_pos = positive.sum()
+
+        # classification with OHEM: all positives, the hardest negatives at neg_pos_ratio : 1
+        ce = F.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1), reduction="none").reshape(batch, num_anchors)
+        mining = ce.detach().clone()
+        mining[positive | ignore] = -1.0  # never mine positives or ignored anchors
+        pos_per_image = positive.sum(dim=1, keepdim=True)
+        wanted = (pos_per_image * self.config.neg_pos_ratio).clamp(min=self.config.min_negatives)
+        available = (mining >= 0).sum(dim=1, keepdim=True)
+        wanted = torch.minimum(wanted, available)
+        rank = mining.argsort(dim=1, descending=True).argsort(dim=1)
+        negative = (rank < wanted) & (mining >= 0)
+        normaliser = num_pos.clamp(min=1).float()
+        loss_cls = ce[positive | negative].sum() / normaliser
+
+        if num_pos > 0:
+            loss_box = F.smooth_l1_loss(deltas[positive], box_t[positive], reduction="sum") / normaliser
+        else:
+            loss_box = (deltas * 0.0).sum()
+        num_lm = lm_mask.sum()
+        if num_lm > 0:
+            loss_lm = F.smooth_l1_loss(lm_deltas[lm_mask], lm_t[lm_mask], reduction="sum") / num_lm.float()
+        else:
+            loss_lm = (lm_deltas * 0.0).sum()
+        c = self.config
+        total = c.cls_weight * loss_cls + c.box_weight * loss_box + c.landmark_weight * loss_lm
+        return {"cls": loss_cls, "box": loss_box, "landmarks": loss_lm, "total": total}

@@ -1,0 +1,53 @@
+"""Anchor matching: which ground-truth face (if any) each anchor is trained to predict (PyTorch)."""
+
+from __future__ import annotations
+
+import torch
+
+#: Sentinels of :meth:`Matcher.__call__`: IoU below the negative threshold (background) ...
+BELOW_LOW_THRESHOLD = -1
+#: ... and between the two thresholds (ignored by the loss).
+BETWEEN_THRESHOLDS = -2
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise IoU ``(N, M)`` of xyxy boxes (continuous coordinates)."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    lt = torch.max(a[:, None, :2], b[None, :, :2])
+    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
+
+
+class Matcher:
+    """IoU >= ``positive`` -> that face; IoU < ``negative`` -> background; else ignored.
+
+    Every ground-truth face also keeps the anchor(s) that overlap it best, so that small or oddly
+    shaped faces always get a positive anchor (``keep_best=True``).
+    """
+
+    def __init__(self, positive: float, negative: float, keep_best: bool = True) -> None:
+        if negative > positive:
+            raise ValueError(f"negative threshold {negative} above positive threshold {positive}")
+        self.positive = positive
+        self.negative = negative
+        self.keep_best = keep_best
+
+    def __call__(self, gt_boxes: torch.Tensor, anchors_xyxy: torch.Tensor) -> torch.Tensor:
+        """``(A,)`` int64: index of the matched face, or one of the two sentinels."""
+        matches = torch.full((len(anchors_xyxy),), BELOW_LOW_THRESHOLD, dtype=torch.int64, device=anchors_xyxy.device)
+        if len(gt_boxes) == 0:
+            return matches
+        iou = box_iou(gt_boxes, anchors_xyxy)  # (G, A)
+        best_iou, best_gt = iou.max(dim=0)
+        matches = best_gt.clone()
+        matches[best_iou < self.positive] = BETWEEN_THRESHOLDS
+        matches[best_iou < self.negative] = BELOW_LOW_THRESHOLD
+        if self.keep_best:
+            # anchors that are the best for some face (ties included) take that face
+            best_for_gt = iou.max(dim=1, keepdim=True).values
+            gt_idx, anchor_idx = torch.nonzero((iou == best_for_gt) & (best_for_gt > 0), as_tuple=True)
+            matches[anchor_idx] = gt_idx
+        return matches

@@ -1,0 +1,129 @@
+"""The paper's test-time strategy: multi-scale and flipped passes merged by box voting.
+
+Each pass runs the shared post-processing (threshold, top-k, NMS, keep-k) in original-image
+coordinates; flipped passes are mapped back (``x -> W - x``) with left and right landmarks
+swapped. The passes of one scale (plain and flipped) share one forward pass as a batch of two.
+Merging:
+
+- ``"vote"`` (paper section 4.2, box voting): take the best remaining detection, gather every
+  detection with IoU >= ``vote_iou`` with it, and replace the cluster by the score-weighted mean of
+  its boxes **and landmarks**; the cluster score follows ``vote_score``:
+  ``max`` (best member), ``mean`` (mean member), ``consensus`` (sum of member scores divided by the
+  number of passes, at most 1: a face found in every pass keeps its score, one found in a single
+  pass is discounted). Single-member clusters are kept.
+- ``"nms"``: plain NMS over the union of all passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from retinakit.landmarks import HFLIP_PERMUTATION
+from retinakit.preprocess import ResizePolicy, make_batch, resize
+from retinakit.result import Faces
+
+MergeRule = Literal["vote", "nms"]
+VoteScore = Literal["max", "mean", "consensus"]
+
+
+@dataclass(frozen=True)
+class TTAConfig:
+    """Test-time augmentation: short-side ``scales`` (empty: the detector's own resize policy),
+    ``flip``, the long-side cap ``max_side`` that bounds memory, and the merge rule."""
+
+    scales: tuple[int, ...] = ()
+    flip: bool = False
+    max_side: int = 2600
+    merge: MergeRule = "vote"
+    vote_iou: float = 0.4
+    vote_score: VoteScore = "max"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.scales) or self.flip
+
+
+def flip_faces(faces: Faces, width: int) -> Faces:
+    """Faces of a horizontally flipped image mapped back onto the original image."""
+    boxes = faces.boxes.copy()
+    boxes[:, [0, 2]] = width - faces.boxes[:, [2, 0]]
+    points = faces.landmarks.copy()
+    points[:, :, 0] = width - points[:, :, 0]
+    return Faces(boxes, faces.scores, points[:, HFLIP_PERMUTATION])
+
+
+def box_vote(faces: Faces, iou_threshold: float, score: VoteScore, num_passes: int) -> Faces:
+    """Box voting over detections of several passes (see the module docstring)."""
+    if len(faces) == 0:
+        return faces
+    order = np.argsort(-faces.scores, kind="stable")
+    boxes = faces.boxes[order].astype(np.float64)
+    scores = faces.scores[order].astype(np.float64)
+    points = faces.landmarks[order].astype(np.float64)
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    out_boxes, out_scores, out_points = [], [], []
+    alive = np.arange(len(boxes))
+    while alive.size:
+        i = alive[0]
+        w = np.clip(np.minimum(boxes[i, 2], boxes[alive, 2]) - np.maximum(boxes[i, 0], boxes[alive, 0]), 0, None)
+        h = np.clip(np.minimum(boxes[i, 3], boxes[alive, 3]) - np.maximum(boxes[i, 1], boxes[alive, 1]), 0, None)
+        inter = w * h
+        iou = inter / np.maximum(areas[i] + areas[alive] - inter, 1e-12)
+        members = alive[iou >= iou_threshold]
+        alive = alive[iou < iou_threshold]
+        weights = scores[members]
+        total = weights.sum()
+        out_boxes.append((weights[:, None] * boxes[members]).sum(0) / total)
+        out_points.append((weights[:, None, None] * points[members]).sum(0) / total)
+        if score == "max":
+            out_scores.append(weights.max())
+        elif score == "mean":
+            out_scores.append(weights.mean())
+        else:
+            out_scores.append(min(1.0, total / num_passes))
+    merged = Faces(np.array(out_boxes), np.array(out_scores), np.array(out_points))
+    return merged[np.argsort(-merged.scores, kind="stable")]
+
+
+def merge_passes(passes: Sequence[Faces], config: TTAConfig, max_detections: int) -> Faces:
+    """One result from the faces of every pass, by ``config.merge``."""
+    from retinakit.boxes import nms
+
+    union = Faces.merge(list(passes))
+    if config.merge == "nms":
+        keep = nms(union.boxes, union.scores, config.vote_iou)
+        merged = union[keep]
+    elif config.merge == "vote":
+        merged = box_vote(union, config.vote_iou, config.vote_score, max(1, len(passes)))
+    else:
+        raise ValueError(f"unknown merge rule {config.merge!r}; choose 'vote' or 'nms'")
+    return merged[:max_detections]
+
+
+def tta_passes(detector: object, image: np.ndarray, config: TTAConfig) -> list[Faces]:
+    """The faces of every pass (each scale, plain and flipped) in original-image coordinates.
+
+    ``detector`` is a :class:`~retinakit.detector.Detector`; its backend, post-processing and resize
+    policy (when ``scales`` is empty) are used.
+    """
+    policies = (
+        [ResizePolicy(short_side=s, max_side=config.max_side) for s in config.scales]
+        if config.scales
+        else [detector.config.resize_policy]  # type: ignore[attr-defined]
+    )
+    width = image.shape[1]
+    out: list[Faces] = []
+    for policy in policies:
+        resized, frame = resize(image, policy)
+        views = [resized, np.ascontiguousarray(resized[:, ::-1])] if config.flip else [resized]
+        batch = make_batch(views, detector.model_config.input)  # type: ignore[attr-defined]
+        frames = [frame] * len(views)
+        results = detector.postprocess(detector.backend(batch), batch.shape[2], batch.shape[3], frames)  # type: ignore[attr-defined]
+        out.append(results[0])
+        if config.flip:
+            out.append(flip_faces(results[1], width))
+    return out

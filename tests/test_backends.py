@@ -1,0 +1,53 @@
+"""The optional inference paths give the same faces as the default one."""
+
+import numpy as np
+import pytest
+
+from retinakit import Detector
+from retinakit.backends import builtin_weights, make_backend
+
+
+def _same_face(a, b, atol):
+    a, b = a[a.scores > 0.9], b[b.scores > 0.9]
+    assert len(a) == len(b) == 1
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=atol)
+    np.testing.assert_allclose(a.landmarks, b.landmarks, atol=atol)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_openvino_backend(detector, astronaut_rgb, precision):
+    pytest.importorskip("openvino")
+    ov = Detector(backend="openvino", precision=precision)
+    tolerance = {"fp32": 0.05, "bf16": 3.0}[precision]
+    _same_face(detector(astronaut_rgb, color="rgb"), ov(astronaut_rgb, color="rgb"), atol=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"backend": "onnx", "precision": "bf16"}, "needs backend='openvino'"),
+        ({"backend": "onnx", "precision": "int8"}, "precision must be one of"),
+        ({"backend": "tensorrt"}, "unknown backend"),
+        ({"backend": "onnx", "weights": "model.pth"}, "needs backend='torch'"),
+    ],
+)
+def test_invalid_combinations_are_explained(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_backend(**kwargs)
+
+
+def test_quantize_onnx_keeps_config_and_detects(tmp_path, astronaut_rgb):
+    pytest.importorskip("onnx")
+    import cv2
+
+    from retinakit.config import get_preset
+    from retinakit.quantize import quantize_onnx
+
+    photo = tmp_path / "a.jpg"
+    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
+    out = tmp_path / "q.onnx"
+    quantize_onnx(builtin_weights("onnx"), out, [photo, photo], get_preset("mobilenet0.25"))
+    det = Detector(weights=str(out))
+    assert det.model_config == get_preset("mobilenet0.25")
+    faces = det(photo)
+    assert len(faces[faces.scores > 0.9]) == 1

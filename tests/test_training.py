@@ -1,0 +1,259 @@
+"""Training pieces: matching, loss, augmentation, the loop with checkpoints and resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import need_shared  # noqa: E402
+from retinakit.config import get_preset  # noqa: E402
+from retinakit.data.augment import AugmentConfig, Sample, augment, hflip, random_square_crop  # noqa: E402
+from retinakit.loss import MultiTaskLoss, get_loss_preset  # noqa: E402
+from retinakit.matching import BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, Matcher  # noqa: E402
+from retinakit.raw import RawOutputs  # noqa: E402
+
+V = (0.1, 0.2)
+
+
+def test_matcher_thresholds_sentinels_and_best_anchor():
+    gt = torch.tensor([[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 104.0, 104.0]])
+    anchors = torch.tensor(
+        [
+            [0.0, 0.0, 10.0, 10.0],  # IoU 1 with face 0
+            [0.0, 0.0, 10.0, 6.0],  # IoU 0.6 -> face 0
+            [0.0, 0.0, 10.0, 4.0],  # IoU 0.4 -> between
+            [50.0, 50.0, 60.0, 60.0],  # nothing -> background
+            [100.0, 100.0, 120.0, 120.0],  # IoU 0.04 with the small face, but its best anchor
+        ]
+    )
+    m = Matcher(positive=0.5, negative=0.3)(gt, anchors)
+    assert m.tolist() == [0, 0, BETWEEN_THRESHOLDS, BELOW_LOW_THRESHOLD, 1]
+    assert Matcher(0.5, 0.3, keep_best=False)(gt, anchors).tolist()[4] == BELOW_LOW_THRESHOLD
+    assert Matcher(0.5, 0.3)(torch.zeros(0, 4), anchors).tolist() == [BELOW_LOW_THRESHOLD] * 5
+
+
+def _setup(num_anchors=64):
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(num_anchors, 2, generator=g) * 100
+    anchors = torch.cat([xy, torch.full((num_anchors, 2), 16.0)], dim=1)
+    raw = RawOutputs(
+        torch.randn(2, num_anchors, 4, generator=g, requires_grad=True),
+        torch.randn(2, num_anchors, 2, generator=g, requires_grad=True),
+        torch.randn(2, num_anchors, 10, generator=g, requires_grad=True),
+    )
+    return anchors, raw
+
+
+def _target(boxes, with_landmarks=True):
+    boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return {
+        "boxes": boxes,
+        "landmarks": centre[:, None, :].repeat(1, 5, 1),
+        "has_landmarks": torch.full((len(boxes),), with_landmarks),
+    }
+
+
+def test_image_without_faces_gives_exactly_zero_box_and_landmark_loss():
+    anchors, raw = _setup()
+    loss = MultiTaskLoss(get_loss_preset("paper"), V)
+    out = loss(raw, [_target([]), _target([])], anchors)
+    assert out["box"].item() == 0.0 and out["landmarks"].item() == 0.0
+    assert out["cls"].item() > 0  # mined negatives still teach the background
+    out["total"].backward()
+    assert raw.box_deltas.grad is not None and torch.all(raw.box_deltas.grad == 0)
+
+
+def test_landmark_loss_only_where_landmarks_exist():
+    anchors, raw = _setup()
+    a = anchors[0]
+    box = [a[0] - 8, a[1] - 8, a[0] + 8, a[1] + 8]
+    loss = MultiTaskLoss(get_loss_preset("paper"), V)
+    out = loss(raw, [_target([box], with_landmarks=False), _target([])], anchors)
+    assert out["box"].item() > 0 and out["landmarks"].item() == 0.0
+
+
+def test_perfect_predictions_give_zero_regression_loss_and_ohem_ratio():
+    from retinakit.box_coder import encode_boxes, encode_landmarks
+
+    anchors, _ = _setup()
+    a = anchors[3]
+    target = _target([[a[0] - 8, a[1] - 8, a[0] + 8, a[1] + 8]])
+    deltas = torch.zeros(1, len(anchors), 4)
+    deltas[0, 3] = encode_boxes(target["boxes"], anchors[3:4], V)[0]
+    points = torch.zeros(1, len(anchors), 10)
+    points[0, 3] = encode_landmarks(target["landmarks"], anchors[3:4], V)[0]
+    logits = torch.zeros(1, len(anchors), 2)
+    loss = MultiTaskLoss(get_loss_preset("paper"), V)
+    out = loss(RawOutputs(deltas, logits, points), [target], anchors)
+    assert out["box"].item() == pytest.approx(0.0, abs=1e-6)
+    assert out["landmarks"].item() == pytest.approx(0.0, abs=1e-6)
+    # equal logits: CE = log 2 per anchor; positives P, mined negatives max(3P, 16) (min_negatives)
+    positives = int(
+        (Matcher(0.5, 0.3)(target["boxes"], torch.cat([anchors[:, :2] - 8, anchors[:, :2] + 8], 1)) >= 0).sum()
+    )
+    expected = (positives + max(3 * positives, 16)) * np.log(2) / positives
+    assert out["cls"].item() == pytest.approx(expected, rel=1e-5)
+
+
+def _sample(rng=None):
+    rng = rng or np.random.default_rng(0)
+    image = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    boxes = np.array([[50, 60, 110, 140], [250, 100, 300, 170]], np.float32)
+    lm = np.array(
+        [
+            [[65, 90], [95, 90], [80, 105], [68, 120], [92, 120]],
+            [[262, 125], [288, 125], [275, 140], [265, 155], [285, 155]],
+        ],
+        np.float32,
+    )
+    return Sample(image, boxes, lm, np.array([True, False]))
+
+
+def test_flip_twice_is_identity_and_landmarks_keep_their_names():
+    s = _sample()
+    once = hflip(s)
+    assert once.landmarks[0, 0, 0] < once.landmarks[0, 1, 0]  # image-left eye stays left of right eye
+    np.testing.assert_allclose(once.boxes[0], [400 - 110, 60, 400 - 50, 140])
+    twice = hflip(once)
+    np.testing.assert_array_equal(twice.image, s.image)
+    np.testing.assert_allclose(twice.boxes, s.boxes)
+    np.testing.assert_allclose(twice.landmarks[0], s.landmarks[0])
+    assert np.all(twice.landmarks[1] == 0)  # missing landmarks stay marked missing
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_augment_keeps_boxes_inside_and_landmarks_with_their_faces(seed):
+    config = AugmentConfig(size=160)
+    out = augment(_sample(), np.random.default_rng(seed), config)
+    assert out.image.shape == (160, 160, 3)
+    assert np.all(out.boxes >= 0) and np.all(out.boxes <= 160)
+    for box, points, has in zip(out.boxes, out.landmarks, out.has_landmarks, strict=True):
+        if has:  # the face's own landmarks lie within (a margin of) its box
+            centre = points.mean(0)
+            assert box[0] - 5 <= centre[0] <= box[2] + 5 and box[1] - 5 <= centre[1] <= box[3] + 5
+            assert points[0, 0] < points[1, 0]
+
+
+def test_augment_is_reproducible_from_its_seed():
+    a = augment(_sample(), np.random.default_rng(5), AugmentConfig(size=128))
+    b = augment(_sample(), np.random.default_rng(5), AugmentConfig(size=128))
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+
+
+def test_crop_keeps_only_faces_whose_centre_is_inside():
+    s = _sample()
+    for seed in range(20):
+        out = random_square_crop(s, np.random.default_rng(seed), AugmentConfig())
+        side = out.image.shape[0]
+        assert out.image.shape[1] == side and 0.3 * 300 - 1 <= side <= 300
+        assert 1 <= len(out.boxes) <= 2
+
+
+def test_schedule_scales_with_epochs():
+    from retinakit.train import TrainConfig
+
+    paper = TrainConfig(labels="x", images="y")
+    assert paper.schedule() == (5, (55, 68))
+    assert paper.lr_at(0) == pytest.approx(1e-3) and paper.lr_at(5) == pytest.approx(1e-2)
+    assert paper.lr_at(60) == pytest.approx(1e-3) and paper.lr_at(70) == pytest.approx(1e-4)
+    short = TrainConfig(labels="x", images="y", epochs=16)
+    assert short.schedule() == (1.0, (11, 14))
+
+
+TWO_IMAGES = (
+    "1--Handshaking/1_Handshaking_Handshaking_1_483.jpg",
+    "1--Handshaking/1_Handshaking_Handshaking_1_666.jpg",
+)
+
+
+def test_overfit_two_real_images_then_find_their_faces():
+    """100 SGD steps from random init on two real photos: loss falls >= 90%, faces are found."""
+    from retinakit import Detector
+    from retinakit.anchors import generate_anchors
+    from retinakit.backends import TorchBackend
+    from retinakit.boxes import box_iou
+    from retinakit.data.annotations import parse_label_txt
+    from retinakit.data.dataset import FaceDataset, collate
+    from retinakit.models import build_model
+
+    root = need_shared("data", "widerface", "train-subset")
+    anns = [a for a in parse_label_txt(root / "label.txt") if a.image in TWO_IMAGES]
+    config = get_preset("mobilenet0.25")
+    aug = AugmentConfig(size=320, crop=False, flip=False, photometric=False)
+    images, targets = collate([*FaceDataset(anns, root / "images", aug, config.input)])
+    torch.manual_seed(0)
+    model = build_model(config).train()
+    loss_fn = MultiTaskLoss(get_loss_preset("biubug6"), config.anchors.variances)
+    anchors = torch.from_numpy(generate_anchors(config.anchors, 320, 320).copy())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    history = []
+    for _ in range(100):
+        losses = loss_fn(model(images), targets, anchors)
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        history.append(losses["total"].item())
+    assert history[-1] <= 0.1 * history[0]
+    detector = Detector(score_threshold=0.5, backend_instance=TorchBackend(model=model))
+    mean = np.array(config.input.mean, np.float32)
+    for image, target in zip(images, targets, strict=True):
+        bgr = np.clip(image.numpy().transpose(1, 2, 0) + mean, 0, 255).astype(np.uint8)
+        faces = detector.detect_bgr([bgr])[0]
+        assert len(faces) >= len(target["boxes"])
+        assert np.all(box_iou(target["boxes"].numpy(), faces.boxes).max(axis=1) >= 0.5)
+
+
+def test_train_loop_checkpoints_resumes_and_exports(tmp_path):
+    from retinakit.checkpoints import load_model
+    from retinakit.train import TrainConfig, train
+
+    root = need_shared("data", "widerface", "train-subset")
+    labels = tmp_path / "label.txt"
+    lines = [line for line in (root / "label.txt").read_text().splitlines()]
+    keep, out = False, []
+    for line in lines:
+        if line.startswith("#"):
+            keep = line[1:].strip() in TWO_IMAGES
+        if keep:
+            out.append(line)
+    labels.write_text("\n".join(out) + "\n")
+    config = TrainConfig(
+        labels=str(labels),
+        images=str(root / "images"),
+        out=str(tmp_path / "run"),
+        epochs=2,
+        batch_size=2,
+        image_size=160,
+        workers=0,
+        log_every=1,
+        device="cpu",
+    )
+    first = TrainConfig(**{**config.__dict__, "epochs": 1})
+    train(first)
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ckpt["epoch"] == 0 and {"model", "optimizer", "scheduler", "config"} <= set(ckpt)
+    final = train(TrainConfig(**{**config.__dict__, "resume": True}))  # continues with epoch 1 only
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    summaries = [r["epoch"] for r in records if r.get("summary")]
+    assert summaries == [0, 1]
+    assert all({"cls", "box", "landmarks", "total", "lr"} <= set(r) for r in records if not r.get("summary"))
+    model = load_model(final)
+    assert model.config == get_preset("mobilenet0.25")
+    assert load_model(tmp_path / "run" / "last.pt").config == model.config  # detect --weights last.pt works too
+
+
+def test_init_from_backbone_and_bad_init(tmp_path):
+    from retinakit.models import build_model
+    from retinakit.train import initialise
+
+    path = need_shared("weights", "mobilenetV1X0.25_pretrain.tar")
+    model = build_model("mobilenet0.25")
+    initialise(model, f"backbone:{path}")
+    raw = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    assert torch.equal(model.backbone.stage3[1][3].weight, raw["module.stage3.1.3.weight"])
+    with pytest.raises(ValueError, match="init must be"):
+        initialise(model, "imagenet")
