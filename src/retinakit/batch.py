@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,15 +15,9 @@ from retinakit.align import align_faces
 from retinakit.detector import Detector
 from retinakit.draw import draw_faces
 from retinakit.formats import image_record, to_wider_rows, write_wider_file
-from retinakit.io_utils import prefetch
+from retinakit.io_utils import Progress, no_progress, prefetch
 from retinakit.preprocess import read_image
 from retinakit.result import Faces
-
-Progress = Callable[[Iterable[Any], int], Iterator[Any]]
-
-
-def _no_progress(items: Iterable[Any], total: int) -> Iterator[Any]:
-    return iter(items)
 
 
 @dataclass(frozen=True)
@@ -36,9 +30,7 @@ class Detection:
     error: str | None = None
 
 
-def iter_detections(
-    paths: Sequence[Path], detector: Detector, progress: Progress = _no_progress
-) -> Iterator[Detection]:
+def iter_detections(paths: Sequence[Path], detector: Detector, progress: Progress = no_progress) -> Iterator[Detection]:
     """Decode (in a background thread) and detect every file, in order.
 
     Consecutive images of the same size share a forward pass (up to the detector's batch size),
@@ -86,7 +78,7 @@ def detect_paths(
     save_images: str | os.PathLike | None = None,
     wider: str | os.PathLike | None = None,
     root: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> Iterator[dict[str, Any]]:
     """One JSON record per file: ``path, width, height, faces``, or ``path, error``.
 
@@ -118,7 +110,7 @@ def align_paths(
     out_dir: str | os.PathLike,
     size: int = 112,
     root: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> Iterator[dict[str, Any]]:
     """Write one aligned ``size`` x ``size`` crop per detected face; one index record per crop.
 

@@ -21,6 +21,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU ``(M,)`` of one xyxy box ``(4,)`` with boxes ``(M, 4)``."""
+    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = w * h
+    union = box_area(box[None])[0] + box_area(boxes) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Indices of the boxes kept by greedy non-maximum suppression, highest score first.
 
@@ -31,8 +40,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         return np.zeros(0, dtype=np.int64)
     order = np.argsort(-scores, kind="stable")
     boxes = boxes[order].astype(np.float32, copy=False)
-    x1, y1, x2, y2 = boxes.T
-    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     keep = []
     alive = np.arange(len(boxes))
     while alive.size:
@@ -41,10 +48,5 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         rest = alive[1:]
         if rest.size == 0:
             break
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = w * h
-        union = areas[i] + areas[rest] - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-        alive = rest[iou <= iou_threshold]
+        alive = rest[iou_one_to_many(boxes[i], boxes[rest]) <= iou_threshold]
     return order[np.asarray(keep, dtype=np.int64)]

@@ -335,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-list", help="image list to evaluate on (e.g. val-dev image_list.txt)")
     p.add_argument("--val-max-side", type=int, help="resize for periodic evaluation (default 1024)")
     p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 0: never)")
+    p.add_argument(
+        "--freeze-bn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep BatchNorm statistics fixed (default: on for --init builtin, whose BN is folded)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 

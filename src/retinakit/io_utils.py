@@ -1,14 +1,22 @@
-"""Small I/O helpers: bounded read-ahead of images in a background thread."""
+"""Small I/O helpers: bounded read-ahead of images in a background thread; progress callbacks."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: A progress callback: wraps an iterable of ``total`` items (the CLI passes a tqdm bar).
+Progress = Callable[[Iterable[Any], int], Iterator[Any]]
+
+
+def no_progress(items: Iterable[Any], total: int) -> Iterator[Any]:
+    """The silent :data:`Progress` used by library functions unless told otherwise."""
+    return iter(items)
 
 
 def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterator[tuple[T, R | BaseException]]:

@@ -34,3 +34,16 @@ HFLIP_PERMUTATION: np.ndarray = np.array(
     ],
     dtype=np.int64,
 )
+
+
+def hflip_boxes_landmarks(boxes: np.ndarray, landmarks: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(N, 4)`` xyxy and landmarks ``(N, 5, 2)`` of a left-right mirrored image of ``width``.
+
+    ``x -> width - x``, box corners swap, and landmarks are re-ordered with
+    :data:`HFLIP_PERMUTATION` so that ``LEFT_EYE`` is again the image-left eye.
+    """
+    flipped_boxes = boxes.copy()
+    flipped_boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
+    points = landmarks.copy()
+    points[:, :, 0] = width - points[:, :, 0]
+    return flipped_boxes, points[:, HFLIP_PERMUTATION]

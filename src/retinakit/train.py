@@ -12,7 +12,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,10 @@ from retinakit.checkpoints import read_weights, save_safetensors
 from retinakit.config import get_preset
 from retinakit.data.augment import AugmentConfig
 from retinakit.data.dataset import FaceDataset, collate, load_annotations
+from retinakit.io_utils import Progress, no_progress
 from retinakit.loss import MultiTaskLoss, get_loss_preset
 from retinakit.models import RetinaFace, build_model
 
-Progress = Callable[[Iterable[Any], int], Iterator[Any]]
 PAPER_EPOCHS = 80
 
 
@@ -38,7 +37,8 @@ class TrainConfig:
     ``init``: ``none`` (random), ``builtin`` (the built-in weights), ``backbone:PATH`` (ImageNet
     backbone, e.g. biubug6's ``mobilenetV1X0.25_pretrain.tar``) or ``checkpoint:PATH``.
     ``milestones`` / ``warmup_epochs`` left as None scale the paper's 55/68 and 5 of 80 epochs.
-    ``val_*`` and ``eval_every``: WIDER evaluation every N epochs (0: never).
+    ``val_*`` and ``eval_every``: WIDER evaluation every N epochs (0: never). ``freeze_bn``: keep
+    BatchNorm statistics fixed (None: only for ``init="builtin"``; small batches also benefit).
     """
 
     labels: str
@@ -70,6 +70,13 @@ class TrainConfig:
     val_list: str | None = None
     val_max_side: int | None = 1024
     eval_every: int = 0
+    freeze_bn: bool | None = None
+
+    @property
+    def frozen_bn(self) -> bool:
+        """BatchNorm statistics frozen (eval mode) while training: by default when starting from the
+        built-in weights, whose BatchNorm is folded into the convolutions (identity statistics)."""
+        return self.freeze_bn if self.freeze_bn is not None else self.init == "builtin"
 
     def schedule(self) -> tuple[float, tuple[int, ...]]:
         """Warm-up length (epochs) and lr milestones (epochs) for this run's length."""
@@ -126,11 +133,7 @@ def _save_atomic(obj: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _no_progress(items: Iterable[Any], total: int) -> Iterator[Any]:
-    return iter(items)
-
-
-def train(config: TrainConfig, progress: Progress = _no_progress) -> Path:
+def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
     """Run training; returns the path of the final ``model.safetensors``.
 
     Writes ``out/last.pt`` (model, optimizer, scheduler, scaler, epoch, configs) after every
@@ -225,6 +228,10 @@ def train(config: TrainConfig, progress: Progress = _no_progress) -> Path:
         if sampler is not None:
             sampler.set_epoch(epoch)
         net.train()
+        if config.frozen_bn:
+            for module in model.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.eval()
         sums: dict[str, float] = {}
         seen, tick = 0, time.perf_counter()
         batches = progress(loader, steps_per_epoch) if main_process else iter(loader)

@@ -22,7 +22,8 @@ from typing import Literal
 
 import numpy as np
 
-from retinakit.landmarks import HFLIP_PERMUTATION
+from retinakit.boxes import iou_one_to_many, nms
+from retinakit.landmarks import hflip_boxes_landmarks
 from retinakit.preprocess import ResizePolicy, make_batch, resize
 from retinakit.result import Faces
 
@@ -49,11 +50,8 @@ class TTAConfig:
 
 def flip_faces(faces: Faces, width: int) -> Faces:
     """Faces of a horizontally flipped image mapped back onto the original image."""
-    boxes = faces.boxes.copy()
-    boxes[:, [0, 2]] = width - faces.boxes[:, [2, 0]]
-    points = faces.landmarks.copy()
-    points[:, :, 0] = width - points[:, :, 0]
-    return Faces(boxes, faces.scores, points[:, HFLIP_PERMUTATION])
+    boxes, points = hflip_boxes_landmarks(faces.boxes, faces.landmarks, width)
+    return Faces(boxes, faces.scores, points)
 
 
 def box_vote(faces: Faces, iou_threshold: float, score: VoteScore, num_passes: int) -> Faces:
@@ -64,15 +62,11 @@ def box_vote(faces: Faces, iou_threshold: float, score: VoteScore, num_passes: i
     boxes = faces.boxes[order].astype(np.float64)
     scores = faces.scores[order].astype(np.float64)
     points = faces.landmarks[order].astype(np.float64)
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
     out_boxes, out_scores, out_points = [], [], []
     alive = np.arange(len(boxes))
     while alive.size:
         i = alive[0]
-        w = np.clip(np.minimum(boxes[i, 2], boxes[alive, 2]) - np.maximum(boxes[i, 0], boxes[alive, 0]), 0, None)
-        h = np.clip(np.minimum(boxes[i, 3], boxes[alive, 3]) - np.maximum(boxes[i, 1], boxes[alive, 1]), 0, None)
-        inter = w * h
-        iou = inter / np.maximum(areas[i] + areas[alive] - inter, 1e-12)
+        iou = iou_one_to_many(boxes[i], boxes[alive])
         members = alive[iou >= iou_threshold]
         alive = alive[iou < iou_threshold]
         weights = scores[members]
@@ -91,8 +85,6 @@ def box_vote(faces: Faces, iou_threshold: float, score: VoteScore, num_passes: i
 
 def merge_passes(passes: Sequence[Faces], config: TTAConfig, max_detections: int) -> Faces:
     """One result from the faces of every pass, by ``config.merge``."""
-    from retinakit.boxes import nms
-
     union = Faces.merge(list(passes))
     if config.merge == "nms":
         keep = nms(union.boxes, union.scores, config.vote_iou)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,9 @@ import numpy as np
 from retinakit.detector import Detector
 from retinakit.draw import draw_faces
 from retinakit.formats import to_records
+from retinakit.io_utils import Progress
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
-
-Progress = Callable[[Iterable[Any], int], Iterator[Any]]
 
 
 class VideoError(ValueError):

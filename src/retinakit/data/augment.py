@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from retinakit.landmarks import HFLIP_PERMUTATION
+from retinakit.landmarks import hflip_boxes_landmarks
 
 INTERPOLATIONS = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA, cv2.INTER_NEAREST, cv2.INTER_LANCZOS4)
 
@@ -44,12 +44,7 @@ class Sample:
 
 def hflip(sample: Sample) -> Sample:
     """Mirror the image left-right; boxes and landmarks follow, left/right landmarks swap names."""
-    width = sample.image.shape[1]
-    boxes = sample.boxes.copy()
-    boxes[:, [0, 2]] = width - sample.boxes[:, [2, 0]]
-    points = sample.landmarks.copy()
-    points[:, :, 0] = width - points[:, :, 0]
-    points = points[:, HFLIP_PERMUTATION]
+    boxes, points = hflip_boxes_landmarks(sample.boxes, sample.landmarks, sample.image.shape[1])
     points[~sample.has_landmarks] = 0
     return Sample(np.ascontiguousarray(sample.image[:, ::-1]), boxes, points, sample.has_landmarks.copy())
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,8 @@ from retinakit.evaluation.wider import (
     read_submission,
 )
 from retinakit.formats import to_wider_rows, write_wider_file
-from retinakit.io_utils import prefetch
+from retinakit.io_utils import Progress, no_progress, prefetch
 from retinakit.preprocess import read_image
-
-Progress = Callable[[Iterable[Any], int], Iterator[Any]]
-
-
-def _no_progress(items: Iterable[Any], total: int) -> Iterator[Any]:
-    return iter(items)
 
 
 @dataclass(frozen=True)
@@ -56,10 +49,10 @@ def run_detector_on_wider(
     detector: Detector,
     images_dir: str | os.PathLike,
     keys: list[str],
-    predictions_dir: str | os.PathLike,
-    progress: Progress = _no_progress,
+    predictions_dir: str | os.PathLike | None = None,
+    progress: Progress = no_progress,
 ) -> tuple[dict[str, np.ndarray], dict[str, str], float]:
-    """Detect on ``images_dir/<key>.jpg`` for every key and write submission files.
+    """Detect on ``images_dir/<key>.jpg`` for every key; write submission files if ``predictions_dir``.
 
     Returns the predictions, the images that failed (key -> reason) and seconds per image.
     """
@@ -73,7 +66,8 @@ def run_detector_on_wider(
             failed[key] = str(image)
             continue
         rows = to_wider_rows(detector.detect_bgr([image])[0])
-        write_wider_file(predictions_dir, key, rows)
+        if predictions_dir is not None:
+            write_wider_file(predictions_dir, key, rows)
         predictions[key] = rows
     elapsed = time.perf_counter() - start
     return predictions, failed, elapsed / max(len(keys), 1)
@@ -84,16 +78,12 @@ def wider_ap(
     images: str | os.PathLike,
     ground_truth: str | os.PathLike,
     subset: str | os.PathLike | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> WiderResult:
     """Official-protocol AP of ``detector`` on the images of ``ground_truth`` (or ``subset``), in memory."""
     gt = WiderGroundTruth.from_mat_dir(ground_truth, read_image_list(subset) if subset else None)
-    root = Path(images)
-    preds: dict[str, np.ndarray] = {}
-    for key, image in progress(prefetch(lambda k: read_image(root / f"{k}.jpg"), list(gt.images)), len(gt.images)):
-        if not isinstance(image, BaseException):
-            preds[key] = to_wider_rows(detector.detect_bgr([image])[0])
-    return evaluate_wider(preds, gt)
+    predictions, _, _ = run_detector_on_wider(detector, images, list(gt.images), None, progress)
+    return evaluate_wider(predictions, gt)
 
 
 def evaluate(
@@ -104,7 +94,7 @@ def evaluate(
     predictions: str | os.PathLike | None = None,
     output: str | os.PathLike | None = None,
     detector_options: dict[str, Any] | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> EvaluationReport:
     """WIDER FACE evaluation with the official protocol.
 
@@ -166,7 +156,7 @@ def evaluate_landmarks(
     label_txt: str | os.PathLike,
     images: str | os.PathLike,
     detector_options: dict[str, Any] | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> LandmarkResult:
     """Landmark NME of the detector on every face with landmark ground truth in ``label_txt``."""
     truth = load_landmark_truth(label_txt)
