@@ -257,3 +257,28 @@ def test_init_from_backbone_and_bad_init(tmp_path):
     assert torch.equal(model.backbone.stage3[1][3].weight, raw["module.stage3.1.3.weight"])
     with pytest.raises(ValueError, match="init must be"):
         initialise(model, "imagenet")
+
+
+def test_unfolding_builtin_batchnorm_keeps_the_function():
+    """The folded built-in weights are re-parameterised for training without changing outputs."""
+    from retinakit.backends import builtin_weights
+    from retinakit.checkpoints import load_model
+    from retinakit.models.batchnorm import conv_bn_pairs, unfold_batchnorm
+
+    model = load_model(builtin_weights("safetensors"))
+    torch.manual_seed(0)
+    batches = [torch.randn(2, 3, 96, 128) * 60 for _ in range(2)]
+    with torch.no_grad():
+        before = model(batches[0])
+    assert unfold_batchnorm(model, batches) == len(conv_bn_pairs(model)) == 47
+    with torch.no_grad():
+        after = model(batches[0])
+    for a, b in zip(before, after, strict=True):
+        torch.testing.assert_close(b, a, atol=2e-3, rtol=1e-3)
+    conv, norm = conv_bn_pairs(model)[0]
+    assert torch.allclose(conv.weight.flatten(1).norm(dim=1), torch.ones(conv.out_channels), atol=1e-5)
+    assert norm.running_var.mean() > 0.0  # statistics were measured, not left at the folded identity
+    model.train()  # batch statistics now match the running ones: train mode gives nearly the same outputs
+    with torch.no_grad():
+        train_mode = model(batches[0])
+    assert (train_mode.logits - before.logits).abs().mean() < 0.25 * before.logits.abs().mean()

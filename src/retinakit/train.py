@@ -38,7 +38,9 @@ class TrainConfig:
     backbone, e.g. biubug6's ``mobilenetV1X0.25_pretrain.tar``) or ``checkpoint:PATH``.
     ``milestones`` / ``warmup_epochs`` left as None scale the paper's 55/68 and 5 of 80 epochs.
     ``val_*`` and ``eval_every``: WIDER evaluation every N epochs (0: never). ``freeze_bn``: keep
-    BatchNorm statistics fixed (None: only for ``init="builtin"``; small batches also benefit).
+    BatchNorm statistics fixed (small batches may benefit). ``unfold_batches``: training batches
+    used to re-parameterise the built-in weights' folded BatchNorm (see
+    :mod:`retinakit.models.batchnorm`) when ``init="builtin"``.
     """
 
     labels: str
@@ -70,13 +72,8 @@ class TrainConfig:
     val_list: str | None = None
     val_max_side: int | None = 1024
     eval_every: int = 0
-    freeze_bn: bool | None = None
-
-    @property
-    def frozen_bn(self) -> bool:
-        """BatchNorm statistics frozen (eval mode) while training: by default when starting from the
-        built-in weights, whose BatchNorm is folded into the convolutions (identity statistics)."""
-        return self.freeze_bn if self.freeze_bn is not None else self.init == "builtin"
+    freeze_bn: bool = False
+    unfold_batches: int = 8
 
     def schedule(self) -> tuple[float, tuple[int, ...]]:
         """Warm-up length (epochs) and lr milestones (epochs) for this run's length."""
@@ -228,7 +225,7 @@ def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
         if sampler is not None:
             sampler.set_epoch(epoch)
         net.train()
-        if config.frozen_bn:
+        if config.freeze_bn:
             for module in model.modules():
                 if isinstance(module, torch.nn.BatchNorm2d):
                     module.eval()
