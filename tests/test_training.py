@@ -282,3 +282,55 @@ def test_unfolding_builtin_batchnorm_keeps_the_function():
     with torch.no_grad():
         train_mode = model(batches[0])
     assert (train_mode.logits - before.logits).abs().mean() < 0.25 * before.logits.abs().mean()
+
+
+def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
+    """The first training loss from --init builtin equals the built-in model's loss on that batch.
+
+    Without re-parameterising the folded BatchNorm first, train-mode BatchNorm would rescale every
+    activation: the first loss would be several times larger and fine-tuning would wreck the model.
+    """
+    from retinakit.anchors import generate_anchors
+    from retinakit.backends import builtin_weights
+    from retinakit.checkpoints import load_model
+    from retinakit.data.annotations import parse_label_txt
+    from retinakit.data.dataset import FaceDataset, collate
+    from retinakit.train import TrainConfig, train
+
+    root = need_shared("data", "widerface", "train-subset")
+    labels = tmp_path / "label.txt"
+    keep, out = False, []
+    for line in (root / "label.txt").read_text().splitlines():
+        if line.startswith("#"):
+            keep = line[1:].strip() in TWO_IMAGES
+        if keep:
+            out.append(line)
+    labels.write_text("\n".join(out) + "\n")
+    config = TrainConfig(
+        labels=str(labels),
+        images=str(root / "images"),
+        out=str(tmp_path / "run"),
+        init="builtin",
+        loss="biubug6",
+        epochs=1,
+        batch_size=2,
+        image_size=320,
+        lr=1e-12,
+        warmup_lr=1e-12,
+        workers=0,
+        log_every=1,
+        unfold_batches=1,
+        device="cpu",
+    )
+    train(config)
+    first = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    # the same two augmented samples (augmentation is seeded by (seed, epoch, index)), built-in model, eval mode
+    model_config = get_preset("mobilenet0.25")
+    dataset = FaceDataset(parse_label_txt(labels), root / "images", AugmentConfig(size=320), model_config.input)
+    images, targets = collate([dataset[0], dataset[1]])
+    anchors = torch.from_numpy(generate_anchors(model_config.anchors, 320, 320).copy())
+    with torch.no_grad():
+        expected = MultiTaskLoss(get_loss_preset("biubug6"), V)(
+            load_model(builtin_weights("safetensors"))(images), targets, anchors
+        )
+    assert first["total"] == pytest.approx(expected["total"].item(), rel=0.3)

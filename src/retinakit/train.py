@@ -173,10 +173,17 @@ def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
         num_workers=config.workers,
         collate_fn=collate,
         drop_last=len(dataset) >= config.batch_size,
-        persistent_workers=config.workers > 0,
+        # not persistent: workers are re-created each epoch with the dataset's new epoch number
+        persistent_workers=False,
         generator=generator,
         pin_memory=device.type == "cuda",
     )
+    if config.init == "builtin":  # folded BatchNorm: make it trainable first (same function)
+        from itertools import islice
+
+        from retinakit.models.batchnorm import unfold_batchnorm
+
+        unfold_batchnorm(model, (images.to(device) for images, _ in islice(loader, config.unfold_batches)))
     steps_per_epoch = (
         len(loader) if config.max_steps_per_epoch is None else min(len(loader), config.max_steps_per_epoch)
     )
