@@ -31,6 +31,8 @@ def test_matcher_thresholds_sentinels_and_best_anchor():
     m = Matcher(positive=0.5, negative=0.3)(gt, anchors)
     assert m.tolist() == [0, 0, BETWEEN_THRESHOLDS, BELOW_LOW_THRESHOLD, 1]
     assert Matcher(0.5, 0.3, keep_best=False)(gt, anchors).tolist()[4] == BELOW_LOW_THRESHOLD
+    # biubug6: a best anchor with IoU below 0.2 is not forced (the tiny face is left to the background)
+    assert Matcher(0.5, 0.3, min_best_iou=0.2)(gt, anchors).tolist() == [0, 0, BETWEEN_THRESHOLDS, -1, -1]
     assert Matcher(0.5, 0.3)(torch.zeros(0, 4), anchors).tolist() == [BELOW_LOW_THRESHOLD] * 5
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 BackboneName = Literal["mobilenet0.25", "resnet50", "resnet152"]
@@ -175,8 +175,3 @@ def get_preset(name: str) -> ModelConfig:
         return PRESETS[name]
     except KeyError:
         raise KeyError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}") from None
-
-
-def with_overrides(config: ModelConfig, **changes: Any) -> ModelConfig:
-    """A copy of ``config`` with some fields replaced (validated again)."""
-    return replace(config, **changes)

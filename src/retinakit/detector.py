@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Literal
@@ -151,8 +150,3 @@ class Detector:
         """Raw outputs of a ``height`` x ``width`` batch -> faces in each original image."""
         anchors = generate_anchors(self.model_config.anchors, height, width)
         return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post)
-
-
-def image_name(source: ImageInput) -> str:
-    """A printable name for an input (its path, or its type)."""
-    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__

@@ -5,7 +5,6 @@ Every conversion of a :class:`~retinakit.result.Faces` result to an external for
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,10 +141,3 @@ def to_coco(images: Sequence[tuple[str, int, int, Faces]], decimals: int = 2) ->
             }
         ],
     }
-
-
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON data to ``path`` (parents created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))

@@ -21,7 +21,8 @@ from retinakit.raw import RawOutputs
 @dataclass(frozen=True)
 class LossConfig:
     """Matching thresholds, OHEM ratio and loss weights. ``min_negatives``: negatives mined in an
-    image with no positive anchor (so images without faces still teach the background)."""
+    image with no positive anchor (so images without faces still teach the background).
+    ``min_best_iou``: a face forces its best anchor positive only if their IoU reaches this."""
 
     name: str
     positive_iou: float
@@ -31,11 +32,12 @@ class LossConfig:
     landmark_weight: float
     cls_weight: float = 1.0
     min_negatives: int = 16
+    min_best_iou: float = 0.0
 
 
 LOSS_PRESETS = {
     "paper": LossConfig("paper", 0.5, 0.3, 3, box_weight=0.25, landmark_weight=0.1),
-    "biubug6": LossConfig("biubug6", 0.35, 0.35, 7, box_weight=2.0, landmark_weight=1.0),
+    "biubug6": LossConfig("biubug6", 0.35, 0.35, 7, box_weight=2.0, landmark_weight=1.0, min_best_iou=0.2),
 }
 
 
@@ -61,7 +63,7 @@ class MultiTaskLoss:
     def __init__(self, config: LossConfig, variances: tuple[float, float]) -> None:
         self.config = config
         self.variances = variances
-        self.matcher = Matcher(config.positive_iou, config.negative_iou)
+        self.matcher = Matcher(config.positive_iou, config.negative_iou, min_best_iou=config.min_best_iou)
 
     def __call__(
         self, raw: RawOutputs, targets: list[dict[str, torch.Tensor]], anchors: torch.Tensor
