@@ -135,7 +135,7 @@ def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
 
     Writes ``out/last.pt`` (model, optimizer, scheduler, scaler, epoch, configs) after every
     epoch, so ``resume`` after a kill loses at most the current epoch; ``out/log.jsonl`` holds one
-    record per ``log_every`` steps and one per epoch (with the WIDER AP when evaluated).
+    record per ``log_every`` steps, one summary per epoch, and one ``val_ap`` record per evaluation.
     """
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
@@ -290,14 +290,10 @@ def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
                 },
                 out / "last.pt",
             )
-            if (
-                config.eval_every
-                and (epoch + 1) % config.eval_every == 0
-                and config.val_images
-                and config.val_ground_truth
-            ):
-                record["val_ap"] = evaluate_during_training(model, config)
-            write(record)
+            write(record)  # before the evaluation, so a kill during it loses nothing of the epoch
+            due = config.eval_every and (epoch + 1) % config.eval_every == 0
+            if due and config.val_images and config.val_ground_truth:
+                write({"epoch": epoch, "val_ap": evaluate_during_training(model, config)})
     if log is not None:
         log.close()
     final = out / "model.safetensors"
