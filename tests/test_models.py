@@ -43,7 +43,7 @@ def test_deformable_context_is_a_declared_extension_point():
 
 
 def test_config_json_roundtrip():
-    for name in ("mobilenet0.25", "resnet50", "resnet152-paper"):
+    for name in ("mobilenet0.25", "mobilenet0.25-relu", "resnet50", "resnet152-paper"):
         config = get_preset(name)
         assert ModelConfig.from_json(config.to_json()) == config
 
@@ -56,6 +56,27 @@ def test_biubug6_checkpoint_loads_strictly():
     assert torch.equal(model.heads.cls[2].weight, raw["ClassHead.2.conv1x1.weight"])
     assert torch.equal(model.fpn.merge[0][0].weight, raw["fpn.merge1.0.weight"])
     assert torch.equal(model.context[1].conv7x7_3[1].running_var, raw["ssh2.conv7x7_3.1.running_var"])
+
+
+def test_biubug6_checkpoint_finds_the_astronaut_with_its_preset(detector, astronaut_rgb):
+    """The shared checkpoint follows the ReLU / small-anchor convention: with that preset it finds
+    the same single face as the built-in model; with the built-in preset's conventions it does not."""
+    from retinakit import Detector
+    from retinakit.backends import TorchBackend
+    from retinakit.boxes import box_iou
+
+    path = need_shared("weights", "biubug6_mobilenet0.25_Final.pth")
+    reference = detector(astronaut_rgb, color="rgb")
+    reference = reference[reference.scores > 0.9]
+    model = load_model(path, get_preset("mobilenet0.25-relu"))
+    faces = Detector(backend_instance=TorchBackend(model=model))(astronaut_rgb, color="rgb")
+    confident = faces[faces.scores > 0.9]
+    assert len(confident) == 1
+    assert box_iou(confident.boxes, reference.boxes)[0, 0] > 0.7
+    points = confident.landmarks[0]
+    assert points[0, 0] < points[1, 0]
+    wrong = Detector(backend_instance=TorchBackend(model=load_model(path)))(astronaut_rgb, color="rgb")
+    assert len(wrong[wrong.scores > 0.9]) != 1 or box_iou(wrong.boxes[:1], reference.boxes)[0, 0] < 0.5
 
 
 def test_safetensors_roundtrip_keeps_config(tmp_path):

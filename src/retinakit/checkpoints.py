@@ -66,7 +66,11 @@ def from_biubug6(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def guess_biubug6_config(state: dict[str, Any]) -> ModelConfig:
-    """The preset of a biubug6 checkpoint: MobileNet-0.25 (``body.stage1``) or ResNet-50 (``body.layer1``)."""
+    """The preset of a biubug6 checkpoint: MobileNet-0.25 (``body.stage1``) or ResNet-50 (``body.layer1``).
+
+    The key layout does not tell the activation or the anchors: files of the ReLU variant need
+    ``mobilenet0.25-relu`` passed explicitly (``--model``).
+    """
     keys = [k.removeprefix("module.") for k in state]
     if any(k.startswith("body.stage1.") for k in keys):
         return get_preset("mobilenet0.25")

@@ -148,6 +148,16 @@ PRESETS: dict[str, ModelConfig] = {
         anchors=_BIUBUG6_ANCHORS,
         leaky=0.1,
     ),
+    # The same network with ReLU activations and smaller anchors: the convention of the checkpoint
+    # ../shared/weights/biubug6_mobilenet0.25_Final.pth (biubug6's earlier ReLU code; same keys).
+    "mobilenet0.25-relu": ModelConfig(
+        name="mobilenet0.25-relu",
+        backbone="mobilenet0.25",
+        backbone_levels=(8, 16, 32),
+        fpn_channels=64,
+        anchors=AnchorConfig(strides=(8, 16, 32), sizes=((10.0, 20.0), (32.0, 64.0), (128.0, 256.0))),
+        leaky=0.0,
+    ),
     "resnet50": ModelConfig(
         name="resnet50",
         backbone="resnet50",

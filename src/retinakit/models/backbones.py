@@ -33,7 +33,11 @@ def _depthwise_separable(in_ch: int, out_ch: int, stride: int, leaky: float) -> 
 
 
 class MobileNetV1(Backbone):
-    """MobileNetV1 x0.25 as used by the light RetinaFace: outputs at strides 8, 16 and 32."""
+    """MobileNetV1 x0.25 as used by the light RetinaFace: outputs at strides 8, 16 and 32.
+
+    ``leaky``: LeakyReLU slope of every activation (0.1 in biubug6's current code, 0 = ReLU in its
+    earlier ``mobilev1.py``).
+    """
 
     def __init__(self, leaky: float = 0.1, levels: tuple[int, ...] = (8, 16, 32)) -> None:
         super().__init__()
@@ -131,7 +135,7 @@ class ResNet(Backbone):
 def build_backbone(name: str, levels: tuple[int, ...], leaky: float) -> Backbone:
     """The backbone named in a :class:`~retinakit.config.ModelConfig`."""
     if name == "mobilenet0.25":
-        return MobileNetV1(leaky=0.1, levels=levels)
+        return MobileNetV1(leaky=leaky, levels=levels)
     if name.startswith("resnet"):
         return ResNet(int(name.removeprefix("resnet")), levels=levels)
     raise ValueError(f"unknown backbone {name!r}")
