@@ -50,7 +50,7 @@ class DetectorConfig:
     tta_max_side: int = 2600
     merge: Literal["vote", "nms"] = "vote"
     vote_iou: float = 0.4
-    vote_score: Literal["max", "mean", "consensus"] = "max"
+    vote_score: Literal["max", "mean", "consensus"] = "consensus"
 
     def __post_init__(self) -> None:
         self.postprocess_config  # noqa: B018 -- validates the thresholds

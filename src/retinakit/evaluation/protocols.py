@@ -21,7 +21,7 @@ class Protocol:
     flip: bool = False
     merge: str = "vote"
     vote_iou: float = 0.4
-    vote_score: str = "max"
+    vote_score: str = "consensus"
 
     def detector_options(self) -> dict[str, object]:
         return {
