@@ -172,6 +172,19 @@ TWO_IMAGES = (
 )
 
 
+def _two_image_labels(root, tmp_path):
+    """A label.txt holding only the TWO_IMAGES entries of the train subset."""
+    labels = tmp_path / "label.txt"
+    keep, out = False, []
+    for line in (root / "label.txt").read_text().splitlines():
+        if line.startswith("#"):
+            keep = line[1:].strip() in TWO_IMAGES
+        if keep:
+            out.append(line)
+    labels.write_text("\n".join(out) + "\n")
+    return labels
+
+
 def test_overfit_two_real_images_then_find_their_faces():
     """100 SGD steps from random init on two real photos: loss falls >= 90%, faces are found."""
     from retinakit import Detector
@@ -214,15 +227,7 @@ def test_train_loop_checkpoints_resumes_and_exports(tmp_path):
     from retinakit.train import TrainConfig, train
 
     root = need_shared("data", "widerface", "train-subset")
-    labels = tmp_path / "label.txt"
-    lines = [line for line in (root / "label.txt").read_text().splitlines()]
-    keep, out = False, []
-    for line in lines:
-        if line.startswith("#"):
-            keep = line[1:].strip() in TWO_IMAGES
-        if keep:
-            out.append(line)
-    labels.write_text("\n".join(out) + "\n")
+    labels = _two_image_labels(root, tmp_path)
     config = TrainConfig(
         labels=str(labels),
         images=str(root / "images"),
@@ -300,14 +305,7 @@ def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
     from retinakit.train import TrainConfig, train
 
     root = need_shared("data", "widerface", "train-subset")
-    labels = tmp_path / "label.txt"
-    keep, out = False, []
-    for line in (root / "label.txt").read_text().splitlines():
-        if line.startswith("#"):
-            keep = line[1:].strip() in TWO_IMAGES
-        if keep:
-            out.append(line)
-    labels.write_text("\n".join(out) + "\n")
+    labels = _two_image_labels(root, tmp_path)
     config = TrainConfig(
         labels=str(labels),
         images=str(root / "images"),
