@@ -15,7 +15,7 @@ from retinakit.align import align_faces
 from retinakit.detector import Detector
 from retinakit.draw import draw_faces
 from retinakit.formats import image_record, to_wider_rows, write_wider_file
-from retinakit.io_utils import Progress, no_progress, prefetch
+from retinakit.io_utils import Progress, no_progress, prefetch, same_shape_batches
 from retinakit.preprocess import read_image
 from retinakit.result import Faces
 
@@ -36,28 +36,24 @@ def iter_detections(paths: Sequence[Path], detector: Detector, progress: Progres
     Consecutive images of the same size share a forward pass (up to the detector's batch size),
     so no compute is spent on padding. Unreadable files give a :class:`Detection` with ``error``.
     """
-    pending: list[tuple[Path, np.ndarray]] = []
-
-    def flush() -> Iterator[Detection]:
-        error = "detection failed"
-        try:
-            results = detector.detect_bgr([im for _, im in pending])
-        except Exception as exc:  # reported per file, the run goes on
-            results = [None] * len(pending)
-            error = f"detection failed: {exc}"
-        for (path, image), faces in zip(pending, results, strict=True):
-            yield Detection(path, image, faces) if faces is not None else Detection(path, error=error)
-        pending.clear()
-
-    for path, image in progress(prefetch(read_image, paths), len(paths)):
-        if isinstance(image, BaseException):
-            yield from flush()
-            yield Detection(path, error=str(getattr(image, "reason", image)))
+    stream = progress(prefetch(read_image, paths), len(paths))
+    for run in same_shape_batches(stream, _image_or_none, detector.config.batch_size):
+        first = run[0][1]
+        if isinstance(first, BaseException):
+            yield Detection(run[0][0], error=str(getattr(first, "reason", first)))
             continue
-        if pending and (pending[0][1].shape != image.shape or len(pending) >= detector.config.batch_size):
-            yield from flush()
-        pending.append((path, image))
-    yield from flush()
+        try:
+            results = detector.detect_bgr([image for _, image in run])
+        except Exception as exc:  # reported per file, the run goes on
+            for path, _ in run:
+                yield Detection(path, error=f"detection failed: {exc}")
+            continue
+        for (path, image), faces in zip(run, results, strict=True):
+            yield Detection(path, image, faces)
+
+
+def _image_or_none(item: tuple[Path, np.ndarray | BaseException]) -> np.ndarray | None:
+    return None if isinstance(item[1], BaseException) else item[1]
 
 
 def output_name(path: Path, root: Path | None, suffix: str) -> Path:

@@ -42,3 +42,25 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterat
         while queue:
             head, fut = queue.popleft()
             yield head, fut.result()
+
+
+def same_shape_batches(items: Iterable[T], image_of: Callable[[T], Any], max_size: int) -> Iterator[list[T]]:
+    """Runs of consecutive items whose images share one shape, at most ``max_size`` long, in order.
+
+    So that one forward pass serves several images without padding. An item for which
+    ``image_of`` returns None (e.g. a file that failed to read) forms a run of its own.
+    """
+    run: list[T] = []
+    shape = None
+    for item in items:
+        image = image_of(item)
+        if run and (image is None or image.shape != shape or len(run) >= max_size):
+            yield run
+            run = []
+        if image is None:
+            yield [item]
+            continue
+        run.append(item)
+        shape = image.shape
+    if run:
+        yield run

@@ -13,7 +13,7 @@ import numpy as np
 from retinakit.detector import Detector
 from retinakit.draw import draw_faces
 from retinakit.formats import to_records
-from retinakit.io_utils import Progress
+from retinakit.io_utils import Progress, same_shape_batches
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
@@ -81,10 +81,7 @@ def detect_video(
         if progress is not None:
             frames = progress(frames, total)
         name = os.fspath(source)
-        batch: list[tuple[int, float, np.ndarray]] = []
-
-        def flush() -> Iterator[dict[str, Any]]:
-            nonlocal writer
+        for batch in same_shape_batches(frames, lambda item: item[2], detector.config.batch_size):
             results = detector.detect_bgr([f for _, _, f in batch])
             for (index, seconds, frame), faces in zip(batch, results, strict=True):
                 if annotated is not None:
@@ -104,14 +101,6 @@ def detect_video(
                     "height": int(frame.shape[0]),
                     "faces": to_records(faces),
                 }
-            batch.clear()
-
-        for item in frames:
-            if batch and (item[2].shape != batch[0][2].shape or len(batch) >= detector.config.batch_size):
-                yield from flush()
-            batch.append(item)
-        if batch:
-            yield from flush()
     finally:
         capture.release()
         if writer is not None:
