@@ -100,7 +100,7 @@ def jpeg_ms(fn, blobs: list[bytes], repeat: int, rgb: bool) -> float:
 def stage_profile(images: list[np.ndarray], repeat: int) -> dict[str, float]:
     """Where the default path spends its time at one size: preprocess, network, post-process."""
     from retinakit import Detector
-    from retinakit.preprocess import make_batch, resize
+    from retinakit.inference.preprocess import make_batch, resize
 
     det = Detector(score_threshold=0.5)
     frames, batches, raws = [], [], []

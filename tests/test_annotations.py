@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import need_shared
-from retinakit.data.annotations import AnnotationError, parse_label_txt, parse_wider_gt
+from retinakit.io.annotations import AnnotationError, parse_label_txt, parse_wider_gt
 
 LABEL = """# ev/a.jpg
 10 20 30 40 15.0 30.0 0.0 30.0 30.0 0.0 22.0 40.0 0.0 16.0 50.0 0.0 29.0 50.0 0.0 0.9

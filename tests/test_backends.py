@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from retinakit import Detector
-from retinakit.backends import builtin_weights, make_backend
+from retinakit.inference.backends import builtin_weights, make_backend
 
 
 def _same_face(a, b, atol):
@@ -41,7 +41,7 @@ def test_quantize_onnx_keeps_config_and_detects(tmp_path, astronaut_rgb):
     import cv2
 
     from retinakit.config import get_preset
-    from retinakit.quantize import quantize_onnx
+    from retinakit.models.quantize import quantize_onnx
 
     photo = tmp_path / "a.jpg"
     cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])

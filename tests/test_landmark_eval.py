@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from retinakit import Faces
-from retinakit.evaluation.landmarks import LandmarkGroundTruth, face_nme, summarize_nme
+from retinakit.evaluation.nme import LandmarkGroundTruth, face_nme, summarize_nme
 
 
 def test_nme_hand_computed():

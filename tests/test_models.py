@@ -6,9 +6,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import need_shared  # noqa: E402
-from retinakit.checkpoints import CheckpointError, load_model, read_weights, save_safetensors  # noqa: E402
 from retinakit.config import ModelConfig, get_preset  # noqa: E402
 from retinakit.models import build_model  # noqa: E402
+from retinakit.models.checkpoints import CheckpointError, load_model, read_weights, save_safetensors  # noqa: E402
 
 
 @pytest.mark.parametrize(("preset", "size"), [("mobilenet0.25", 96), ("resnet50", 96), ("resnet152-paper", 64)])
@@ -62,8 +62,8 @@ def test_biubug6_checkpoint_finds_the_astronaut_with_its_preset(detector, astron
     """The shared checkpoint follows the ReLU / small-anchor convention: with that preset it finds
     the same single face as the built-in model; with the built-in preset's conventions it does not."""
     from retinakit import Detector
-    from retinakit.backends import TorchBackend
-    from retinakit.boxes import box_iou
+    from retinakit.inference.backends import TorchBackend
+    from retinakit.inference.boxes import box_iou
 
     path = need_shared("weights", "biubug6_mobilenet0.25_Final.pth")
     reference = detector(astronaut_rgb, color="rgb")
@@ -102,7 +102,7 @@ def test_unusable_weights_are_reported_with_the_file(tmp_path):
 def test_onnx_export_matches_eager_at_two_sizes(tmp_path, preset):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from retinakit.export import export_onnx
+    from retinakit.models.export import export_onnx
 
     torch.manual_seed(0)
     model = build_model(preset).eval()

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from retinakit.anchors import generate_anchors
 from retinakit.config import AnchorConfig
-from retinakit.postprocess import ImageFrame, PostprocessConfig, face_scores, postprocess
-from retinakit.raw import RawOutputs
+from retinakit.inference.anchors import generate_anchors
+from retinakit.inference.outputs import RawOutputs
+from retinakit.inference.postprocess import PostprocessConfig, face_scores, postprocess
+from retinakit.inference.preprocess import ImageFrame
 
 ANCHORS = AnchorConfig(strides=(8,), sizes=((16.0,),))
 V = (0.1, 0.2)

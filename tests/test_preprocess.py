@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from retinakit import ImageError, InputConfig, ResizePolicy
-from retinakit.preprocess import list_images, make_batch, read_image, resize, to_bgr
+from retinakit.inference.preprocess import make_batch, resize, to_bgr
+from retinakit.io.images import read_image
+from retinakit.io.inputs import list_images
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ torch = pytest.importorskip("torch")
 
 from conftest import need_shared  # noqa: E402
 from retinakit.config import get_preset  # noqa: E402
-from retinakit.data.augment import AugmentConfig, Sample, augment, hflip, random_square_crop  # noqa: E402
-from retinakit.loss import MultiTaskLoss, get_loss_preset  # noqa: E402
-from retinakit.matching import BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, Matcher  # noqa: E402
-from retinakit.raw import RawOutputs  # noqa: E402
+from retinakit.inference.outputs import RawOutputs  # noqa: E402
+from retinakit.training.augment import AugmentConfig, Sample, augment, hflip, random_square_crop  # noqa: E402
+from retinakit.training.loss import MultiTaskLoss, get_loss_preset  # noqa: E402
+from retinakit.training.matching import BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, Matcher  # noqa: E402
 
 V = (0.1, 0.2)
 
@@ -78,7 +78,7 @@ def test_landmark_loss_only_where_landmarks_exist():
 
 
 def test_perfect_predictions_give_zero_regression_loss_and_ohem_ratio():
-    from retinakit.box_coder import encode_boxes, encode_landmarks
+    from retinakit.inference.box_coder import encode_boxes, encode_landmarks
 
     anchors, _ = _setup()
     a = anchors[3]
@@ -156,7 +156,7 @@ def test_crop_keeps_only_faces_whose_centre_is_inside():
 
 
 def test_schedule_scales_with_epochs():
-    from retinakit.train import TrainConfig
+    from retinakit.training.loop import TrainConfig
 
     paper = TrainConfig(labels="x", images="y")
     assert paper.schedule() == (5, (55, 68))
@@ -188,12 +188,12 @@ def _two_image_labels(root, tmp_path):
 def test_overfit_two_real_images_then_find_their_faces():
     """100 SGD steps from random init on two real photos: loss falls >= 90%, faces are found."""
     from retinakit import Detector
-    from retinakit.anchors import generate_anchors
-    from retinakit.backends import TorchBackend
-    from retinakit.boxes import box_iou
-    from retinakit.data.annotations import parse_label_txt
-    from retinakit.data.dataset import FaceDataset, collate
+    from retinakit.inference.anchors import generate_anchors
+    from retinakit.inference.backends import TorchBackend
+    from retinakit.inference.boxes import box_iou
+    from retinakit.io.annotations import parse_label_txt
     from retinakit.models import build_model
+    from retinakit.training.dataset import FaceDataset, collate
 
     root = need_shared("data", "widerface", "train-subset")
     anns = [a for a in parse_label_txt(root / "label.txt") if a.image in TWO_IMAGES]
@@ -223,8 +223,8 @@ def test_overfit_two_real_images_then_find_their_faces():
 
 
 def test_train_loop_checkpoints_resumes_and_exports(tmp_path):
-    from retinakit.checkpoints import load_model
-    from retinakit.train import TrainConfig, train
+    from retinakit.models.checkpoints import load_model
+    from retinakit.training.loop import TrainConfig, train
 
     root = need_shared("data", "widerface", "train-subset")
     labels = _two_image_labels(root, tmp_path)
@@ -255,7 +255,7 @@ def test_train_loop_checkpoints_resumes_and_exports(tmp_path):
 
 def test_init_from_backbone_and_bad_init(tmp_path):
     from retinakit.models import build_model
-    from retinakit.train import initialise
+    from retinakit.training.loop import initialise
 
     path = need_shared("weights", "mobilenetV1X0.25_pretrain.tar")
     model = build_model("mobilenet0.25")
@@ -268,9 +268,9 @@ def test_init_from_backbone_and_bad_init(tmp_path):
 
 def test_unfolding_builtin_batchnorm_keeps_the_function():
     """The folded built-in weights are re-parameterised for training without changing outputs."""
-    from retinakit.backends import builtin_weights
-    from retinakit.checkpoints import load_model
+    from retinakit.inference.backends import builtin_weights
     from retinakit.models.batchnorm import conv_bn_pairs, unfold_batchnorm
+    from retinakit.models.checkpoints import load_model
 
     model = load_model(builtin_weights("safetensors"))
     torch.manual_seed(0)
@@ -297,12 +297,12 @@ def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
     Without re-parameterising the folded BatchNorm first, train-mode BatchNorm would rescale every
     activation: the first loss would be several times larger and fine-tuning would wreck the model.
     """
-    from retinakit.anchors import generate_anchors
-    from retinakit.backends import builtin_weights
-    from retinakit.checkpoints import load_model
-    from retinakit.data.annotations import parse_label_txt
-    from retinakit.data.dataset import FaceDataset, collate
-    from retinakit.train import TrainConfig, train
+    from retinakit.inference.anchors import generate_anchors
+    from retinakit.inference.backends import builtin_weights
+    from retinakit.io.annotations import parse_label_txt
+    from retinakit.models.checkpoints import load_model
+    from retinakit.training.dataset import FaceDataset, collate
+    from retinakit.training.loop import TrainConfig, train
 
     root = need_shared("data", "widerface", "train-subset")
     labels = _two_image_labels(root, tmp_path)

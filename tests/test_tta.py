@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from retinakit import Detector, Faces
-from retinakit.tta import TTAConfig, box_vote, flip_faces, merge_passes
+from retinakit.inference.tta import TTAConfig, box_vote, flip_faces, merge_passes
 
 
 def face(x1, score, dx=0.0):

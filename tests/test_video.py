@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from retinakit.cli import main
-from retinakit.video import VideoError, detect_video, is_video_source
+from retinakit.io.video import VideoError, detect_video, is_video_source
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,11 @@ PyTorch is optional: it is imported only by the ``torch`` backend, training and 
 
 from retinakit.config import AnchorConfig, InputConfig, ModelConfig, get_preset
 from retinakit.detector import Detector, DetectorConfig
+from retinakit.errors import ImageError
+from retinakit.inference.postprocess import PostprocessConfig
+from retinakit.inference.preprocess import ResizePolicy
+from retinakit.io.images import read_image
 from retinakit.landmarks import FaceLandmark
-from retinakit.postprocess import PostprocessConfig
-from retinakit.preprocess import ImageError, ResizePolicy, read_image
 from retinakit.result import Face, Faces
 
 __version__ = "0.1.0"

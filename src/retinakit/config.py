@@ -17,6 +17,9 @@ BackboneName = Literal["mobilenet0.25", "resnet50", "resnet152"]
 ContextConv = Literal["standard", "deformable"]
 ChannelOrder = Literal["BGR", "RGB"]
 
+#: Metadata key under which a ModelConfig (JSON) is stored in safetensors files and ONNX graphs.
+CONFIG_KEY = "retinakit.config"
+
 
 @dataclass(frozen=True)
 class AnchorConfig:

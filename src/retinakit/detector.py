@@ -8,14 +8,14 @@ from typing import Literal
 
 import numpy as np
 
-from retinakit.anchors import generate_anchors
-from retinakit.backends import Backend, make_backend
 from retinakit.config import ModelConfig
-from retinakit.postprocess import ImageFrame, PostprocessConfig, postprocess
-from retinakit.preprocess import ColorOrder, ImageInput, ResizePolicy, make_batch, resize, to_bgr
-from retinakit.raw import RawOutputs
+from retinakit.inference.anchors import generate_anchors
+from retinakit.inference.backends import Backend, make_backend
+from retinakit.inference.outputs import RawOutputs
+from retinakit.inference.postprocess import PostprocessConfig, postprocess
+from retinakit.inference.preprocess import ColorOrder, ImageFrame, ImageInput, ResizePolicy, make_batch, resize, to_bgr
+from retinakit.inference.tta import TTAConfig, merge_passes, tta_passes
 from retinakit.result import Faces
-from retinakit.tta import TTAConfig, merge_passes, tta_passes
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,10 @@ class DetectorConfig:
     ``weights``: None for the built-in MobileNet-0.25, or an ``.onnx`` file / PyTorch checkpoint.
     ``precision``: ``fp32``, or ``bf16`` with the openvino backend.
     ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
-    policy (see :class:`~retinakit.preprocess.ResizePolicy`; default original size). The thresholds
-    are those of :class:`~retinakit.postprocess.PostprocessConfig`. ``batch_size``: images per
+    policy (see :class:`~retinakit.inference.preprocess.ResizePolicy`; default original size). The thresholds
+    are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size``: images per
     forward pass in :meth:`Detector.detect_batch`. ``scales`` / ``flip`` / ``tta_max_side`` /
-    ``merge`` / ``vote_iou`` / ``vote_score``: test-time augmentation (see :mod:`retinakit.tta`);
+    ``merge`` / ``vote_iou`` / ``vote_score``: test-time augmentation (see :mod:`retinakit.inference.tta`);
     the paper's setting is ``scales=(500, 800, 1100, 1400, 1700), flip=True``.
     """
 

@@ -87,7 +87,7 @@ class Faces:
 
     def to_list(self, decimals: int | None = 2) -> list[dict[str, Any]]:
         """One dict per face: ``box`` [x1, y1, x2, y2], ``score``, ``landmarks`` [[x, y] x 5]."""
-        from retinakit.formats import to_records
+        from retinakit.io.formats import to_records
 
         return to_records(self, decimals)
 
@@ -98,24 +98,24 @@ class Faces:
         return json.dumps(self.to_list(decimals))
 
     def to_wider(self) -> np.ndarray:
-        """``(N, 5)`` WIDER submission rows ``x, y, w, h, score`` (see :mod:`retinakit.formats`)."""
-        from retinakit.formats import to_wider_rows
+        """``(N, 5)`` WIDER submission rows ``x, y, w, h, score`` (see :mod:`retinakit.io.formats`)."""
+        from retinakit.io.formats import to_wider_rows
 
         return to_wider_rows(self)
 
     def align(self, image: Any, size: int = 112) -> np.ndarray:
-        """``(N, size, size, 3)`` crops aligned to the ArcFace template (see :mod:`retinakit.align`).
+        """``(N, size, size, 3)`` crops aligned to the ArcFace template (see :mod:`retinakit.apps.align`).
 
         ``image`` is the image these faces were found in: a numpy array (crops keep its channel
         order), a path (read as BGR, like OpenCV) or a PIL image (RGB).
         """
-        from retinakit.align import align_faces
+        from retinakit.apps.align import align_faces
 
         if not isinstance(image, np.ndarray):
             import os
 
             if isinstance(image, (str, os.PathLike)):
-                from retinakit.preprocess import read_image
+                from retinakit.io.images import read_image
 
                 image = read_image(image)
             else:
@@ -123,7 +123,7 @@ class Faces:
         return align_faces(image, self.landmarks, size)
 
     def to_coco(self, file_name: str, width: int, height: int) -> dict[str, Any]:
-        """A one-image COCO-style dataset of these faces (see :func:`retinakit.formats.to_coco`)."""
-        from retinakit.formats import to_coco
+        """A one-image COCO-style dataset of these faces (see :func:`retinakit.io.formats.to_coco`)."""
+        from retinakit.io.formats import to_coco
 
         return to_coco([(file_name, width, height, self)])

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from retinakit.detector import Detector
-from retinakit.evaluation.landmarks import LandmarkGroundTruth, LandmarkResult, face_nme, summarize_nme
+from retinakit.evaluation.nme import LandmarkGroundTruth, LandmarkResult, face_nme, summarize_nme
 from retinakit.evaluation.protocols import Protocol, get_protocol
 from retinakit.evaluation.wider import (
     WiderGroundTruth,
@@ -21,9 +21,9 @@ from retinakit.evaluation.wider import (
     read_image_list,
     read_submission,
 )
-from retinakit.formats import to_wider_rows, write_wider_file
-from retinakit.io_utils import Progress, no_progress, prefetch
-from retinakit.preprocess import read_image
+from retinakit.io.formats import to_wider_rows, write_wider_file
+from retinakit.io.images import read_image
+from retinakit.io.readahead import Progress, no_progress, prefetch
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def evaluate(
 
 def load_landmark_truth(label_txt: str | os.PathLike) -> dict[str, LandmarkGroundTruth]:
     """Faces with all five landmarks from a RetinaFace ``label.txt``, keyed by image path."""
-    from retinakit.data.annotations import parse_label_txt
+    from retinakit.io.annotations import parse_label_txt
 
     out = {}
     for ann in parse_label_txt(label_txt):

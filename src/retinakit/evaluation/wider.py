@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retinakit.formats import read_wider_file
+from retinakit.io.formats import read_wider_file
 
 SETTINGS = ("easy", "medium", "hard")
 THRESHOLDS = 1000

@@ -23,9 +23,9 @@ from typing import Literal
 
 import numpy as np
 
-from retinakit.boxes import iou_one_to_many, nms
+from retinakit.inference.boxes import iou_one_to_many, nms
+from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
 from retinakit.landmarks import hflip_boxes_landmarks
-from retinakit.preprocess import ResizePolicy, make_batch, resize
 from retinakit.result import Faces
 
 MergeRule = Literal["vote", "nms"]

@@ -11,15 +11,12 @@ import cv2
 import numpy as np
 
 from retinakit.detector import Detector
-from retinakit.draw import draw_faces
-from retinakit.formats import to_records
-from retinakit.io_utils import Progress, same_shape_batches
+from retinakit.errors import VideoError
+from retinakit.io.draw import draw_faces
+from retinakit.io.formats import to_records
+from retinakit.io.readahead import Progress, same_shape_batches
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
-
-
-class VideoError(ValueError):
-    """A video or camera that cannot be opened; the message names it."""
 
 
 def is_video_source(source: str | os.PathLike) -> bool:

@@ -11,12 +11,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from retinakit.align import align_faces
+from retinakit.apps.align import align_faces
 from retinakit.detector import Detector
-from retinakit.draw import draw_faces
-from retinakit.formats import image_record, to_wider_rows, write_wider_file
-from retinakit.io_utils import Progress, no_progress, prefetch, same_shape_batches
-from retinakit.preprocess import read_image
+from retinakit.io.draw import draw_faces
+from retinakit.io.formats import image_record, to_wider_rows, write_wider_file
+from retinakit.io.images import read_image
+from retinakit.io.readahead import Progress, no_progress, prefetch, same_shape_batches
 from retinakit.result import Faces
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from retinakit.config import InputConfig
-from retinakit.data.annotations import ImageAnnotation, parse_label_txt, parse_wider_gt
-from retinakit.data.augment import AugmentConfig, Sample, augment
-from retinakit.preprocess import make_batch, read_image
+from retinakit.inference.preprocess import make_batch
+from retinakit.io.annotations import ImageAnnotation, parse_label_txt, parse_wider_gt
+from retinakit.io.images import read_image
+from retinakit.training.augment import AugmentConfig, Sample, augment
 
 
 def load_annotations(path: str | os.PathLike) -> list[ImageAnnotation]:

@@ -14,10 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
-from retinakit.config import ModelConfig, get_preset
-from retinakit.raw import INPUT_NAME, RawOutputs
+from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
+from retinakit.inference.outputs import INPUT_NAME, RawOutputs
 
-CONFIG_KEY = "retinakit.config"
 BUILTIN_NAME = "retinaface_mobilenet0.25"
 
 
@@ -141,7 +140,7 @@ class TorchBackend:
     ) -> None:
         import torch
 
-        from retinakit.checkpoints import load_model
+        from retinakit.models.checkpoints import load_model
 
         if threads:
             torch.set_num_threads(threads)

@@ -7,9 +7,9 @@ import warnings
 
 import torch
 
-from retinakit.checkpoints import CONFIG_KEY
+from retinakit.config import CONFIG_KEY
+from retinakit.inference.outputs import INPUT_NAME, OUTPUT_NAMES
 from retinakit.models.retinaface import RetinaFace
-from retinakit.raw import INPUT_NAME, OUTPUT_NAMES
 
 DEFAULT_OPSET = 17
 
@@ -20,7 +20,7 @@ def export_onnx(
     """Export ``model`` (eval mode, BatchNorm folded by the exporter) to ``path``.
 
     Input ``image``: ``(batch, 3, height, width)`` float32, preprocessed as the config's ``input``
-    says; outputs ``box_deltas``, ``logits``, ``landmark_deltas`` (see :mod:`retinakit.raw`). The
+    says; outputs ``box_deltas``, ``logits``, ``landmark_deltas`` (see :mod:`retinakit.inference.outputs`). The
     config JSON is stored under the metadata key ``retinakit.config``.
     """
     import onnx

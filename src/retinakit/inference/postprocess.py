@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retinakit.box_coder import decode_boxes, decode_landmarks
-from retinakit.boxes import nms
-from retinakit.raw import RawOutputs
+from retinakit.inference.box_coder import decode_boxes, decode_landmarks
+from retinakit.inference.boxes import nms
+from retinakit.inference.outputs import RawOutputs
+from retinakit.inference.preprocess import ImageFrame
 from retinakit.result import Faces
 
 
@@ -40,19 +41,6 @@ class PostprocessConfig:
             raise ValueError(f"nms_threshold must be in (0, 1], got {self.nms_threshold}")
         if self.pre_nms_top_k < 1 or self.max_detections < 1:
             raise ValueError("pre_nms_top_k and max_detections must be >= 1")
-
-
-@dataclass(frozen=True)
-class ImageFrame:
-    """Where one image sits in a network input: its original size and the resize factors.
-
-    A point ``(x, y)`` of the network input maps to ``(x / scale_x, y / scale_y)`` in the original.
-    """
-
-    height: int
-    width: int
-    scale_x: float = 1.0
-    scale_y: float = 1.0
 
 
 def face_scores(logits: np.ndarray) -> np.ndarray:

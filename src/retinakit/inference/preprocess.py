@@ -1,4 +1,4 @@
-"""Image input: reading, colour order, resizing, normalisation and batching with padding.
+"""Image input for the network: colour order, resizing, normalisation and batching with padding.
 
 Internally every image is a ``(H, W, 3)`` uint8 array in **BGR** order (OpenCV's order, so a decoded
 file needs no conversion). The model's :class:`~retinakit.config.InputConfig` then says which order,
@@ -10,47 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
 from retinakit.config import InputConfig
-from retinakit.postprocess import ImageFrame
+from retinakit.errors import ImageError
+from retinakit.io.images import read_image
 
 ColorOrder = Literal["rgb", "bgr"]
 ImageInput = str | os.PathLike | np.ndarray | Any  # Any: a PIL image
-
-
-class ImageError(ValueError):
-    """An image that cannot be used. The message names the file (or input) and the problem."""
-
-    def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
-        self.source = source
-        self.reason = reason
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file into a ``(H, W, 3)`` uint8 BGR array; raises :class:`ImageError`."""
-    name = os.fspath(path)
-    try:
-        data = np.fromfile(name, dtype=np.uint8)
-    except FileNotFoundError:
-        raise ImageError(name, "no such file") from None
-    except IsADirectoryError:
-        raise ImageError(name, "is a directory, not an image") from None
-    except PermissionError:
-        raise ImageError(name, "permission denied") from None
-    except OSError as exc:
-        raise ImageError(name, f"cannot be read ({exc.strerror or exc})") from None
-    if data.size == 0:
-        raise ImageError(name, "empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageError(name, "not a decodable image (unknown format or corrupt data)")
-    return image
 
 
 def to_bgr(image: ImageInput, color: ColorOrder | None = None) -> np.ndarray:
@@ -88,6 +58,19 @@ def to_bgr(image: ImageInput, color: ColorOrder | None = None) -> np.ndarray:
     if color == "rgb":
         array = array[:, :, ::-1]
     return np.ascontiguousarray(array)
+
+
+@dataclass(frozen=True)
+class ImageFrame:
+    """Where one image sits in a network input: its original size and the resize factors.
+
+    A point ``(x, y)`` of the network input maps to ``(x / scale_x, y / scale_y)`` in the original.
+    """
+
+    height: int
+    width: int
+    scale_x: float = 1.0
+    scale_y: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -157,26 +140,3 @@ def make_batch(images: Sequence[np.ndarray], config: InputConfig, multiple: int 
     for i, image in enumerate(images):
         normalize_into(batch[i], image, config)
     return batch
-
-
-def list_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """Expand files, directories (recursively, image extensions) and glob patterns, sorted per argument.
-
-    Names that match nothing are kept as they are, so that reading them reports the problem.
-    """
-    import glob
-
-    found: list[Path] = []
-    for item in paths:
-        text = os.fspath(item)
-        path = Path(text)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        elif not path.exists() and glob.has_magic(text):
-            found.extend(sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()))
-        else:
-            found.append(path)
-    return found
-
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm"})

@@ -15,10 +15,9 @@ from typing import Any
 
 import torch
 
-from retinakit.config import ModelConfig, get_preset
+from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
+from retinakit.errors import CheckpointError
 from retinakit.models.retinaface import RetinaFace
-
-CONFIG_KEY = "retinakit.config"
 
 _BIUBUG6_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^body\."), "backbone."),
@@ -33,10 +32,6 @@ _BIUBUG6_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^BboxHead\.(\d)\.conv1x1\."), "heads.box.{0}."),
     (re.compile(r"^LandmarkHead\.(\d)\.conv1x1\."), "heads.landmarks.{0}."),
 ]
-
-
-class CheckpointError(ValueError):
-    """A weights file that cannot be used; the message names the file and the problem."""
 
 
 def is_biubug6_layout(state: dict[str, Any]) -> bool:

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class AnnotationError(ValueError):
-    """A malformed annotation file; the message names the file and the line."""
+from retinakit.errors import AnnotationError
 
 
 @dataclass(frozen=True)

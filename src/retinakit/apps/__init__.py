@@ -1,0 +1,3 @@
+"""Jobs built on the detector: alignment crops and detection over files (more: tracking, anonymisation,
+batch engines, the HTTP service). Each imports its optional heavy dependency inside the function that needs it.
+"""

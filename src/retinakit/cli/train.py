@@ -1,0 +1,80 @@
+"""``retinakit train``: train or fine-tune (needs the torch extra)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from retinakit.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    int_list,
+    progress_bar,
+)
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("train", help="train or fine-tune on label.txt / WIDER annotations (needs torch)")
+    p.add_argument("--preset", dest="model", default="mobilenet0.25", help="model preset (default mobilenet0.25)")
+    p.add_argument(
+        "--data", dest="labels", required=True, help="label.txt (RetinaFace format) or wider_face_*_bbx_gt.txt"
+    )
+    p.add_argument("--images", required=True, help="image root the annotation paths are relative to")
+    p.add_argument("--out", help="output directory (default runs/train)")
+    p.add_argument("--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH")
+    p.add_argument("--loss", choices=("paper", "biubug6"), help="loss preset (default paper)")
+    p.add_argument("--epochs", type=int, help="epochs (default 80; warm-up and milestones scale with it)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 32)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-2)")
+    p.add_argument("--warmup-lr", type=float, help="learning rate at the start of warm-up (default 1e-3)")
+    p.add_argument("--warmup-epochs", type=float, help="warm-up length (default 5/80 of the epochs)")
+    p.add_argument("--milestones", type=int_list, help="epochs where lr drops by --gamma (default 55,68 of 80, scaled)")
+    p.add_argument("--gamma", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--image-size", type=int, help="training crop size (default 640)")
+    p.add_argument("--workers", type=int, help="data-loading worker processes (default 2)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--max-steps-per-epoch", type=int, help="cut epochs short (quick experiments)")
+    p.add_argument("--val-images", help="WIDER val image root for periodic evaluation")
+    p.add_argument("--val-ground-truth", help="directory of the official .mat files")
+    p.add_argument("--val-list", help="image list to evaluate on (e.g. val-dev image_list.txt)")
+    p.add_argument("--val-max-side", type=int, help="resize for periodic evaluation (default 1024)")
+    p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 0: never)")
+    p.add_argument(
+        "--freeze-bn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep BatchNorm statistics fixed (default: on for --init builtin, whose BN is folded)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from retinakit.training.loop import TrainConfig, train
+
+    init = args.init or ["none"]
+    if init[0] in ("backbone", "checkpoint"):
+        if len(init) != 2:
+            print(f"retinakit train: error: --init {init[0]} needs a PATH", file=sys.stderr)
+            return EXIT_USAGE
+        init_value = f"{init[0]}:{init[1]}"
+    elif init[0] in ("builtin", "none") and len(init) == 1:
+        init_value = init[0]
+    else:
+        print("retinakit train: error: --init takes builtin, none, backbone PATH or checkpoint PATH", file=sys.stderr)
+        return EXIT_USAGE
+    names = {f.name for f in fields(TrainConfig)}
+    options = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    options["init"] = init_value
+    final = train(TrainConfig(**options), progress=progress_bar(not args.no_progress, "batch"))
+    print(f"weights: {final}  (use: retinakit detect --backend torch --weights {final})")
+    return EXIT_OK

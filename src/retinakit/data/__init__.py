@@ -1,1 +1,0 @@
-"""Datasets: annotation parsing (and, for training, augmentation)."""

@@ -1,0 +1,36 @@
+"""The errors retinakit raises on purpose: each message names the file (or input) and the problem.
+
+Catch :class:`RetinakitError` to handle all of them; each also subclasses ``ValueError`` so existing
+``except ValueError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+
+class RetinakitError(ValueError):
+    """Base class of retinakit's own errors."""
+
+
+class ImageError(RetinakitError):
+    """An image that cannot be used. The message names the file (or input) and the problem."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class VideoError(RetinakitError):
+    """A video or camera that cannot be opened or read; the message names it."""
+
+
+class CheckpointError(RetinakitError):
+    """A weights file that cannot be used; the message names the file and the problem."""
+
+
+class ModelError(RetinakitError):
+    """A model file that is not a usable RetinaFace model (wrong inputs/outputs or configuration)."""
+
+
+class AnnotationError(RetinakitError):
+    """A malformed annotation or result file; the message names the file and the line."""

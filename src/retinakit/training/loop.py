@@ -1,0 +1,398 @@
+"""Training loop (``retinakit train``): SGD with warm-up and step decay, checkpoints and resume,
+JSON-lines log, periodic WIDER evaluation, worker processes, CPU or CUDA (AMP; DDP via torchrun).
+
+The paper's schedule: lr 1e-3 rising linearly to 1e-2 over 5 epochs, divided by 10 at epochs 55
+and 68, stop at 80. With fewer ``epochs`` the warm-up and milestones scale proportionally
+unless given explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from retinakit.config import get_preset
+from retinakit.inference.anchors import generate_anchors
+from retinakit.io.readahead import Progress, no_progress
+from retinakit.models import RetinaFace, build_model
+from retinakit.models.checkpoints import read_weights, save_safetensors
+from retinakit.training.augment import AugmentConfig
+from retinakit.training.dataset import FaceDataset, collate, load_annotations
+from retinakit.training.loss import MultiTaskLoss, get_loss_preset
+
+PAPER_EPOCHS = 80
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; ``retinakit train`` flags map onto these fields.
+
+    ``init``: ``none`` (random), ``builtin`` (the built-in weights), ``backbone:PATH`` (ImageNet
+    backbone, e.g. biubug6's ``mobilenetV1X0.25_pretrain.tar``) or ``checkpoint:PATH``.
+    ``milestones`` / ``warmup_epochs`` left as None scale the paper's 55/68 and 5 of 80 epochs.
+    ``val_*`` and ``eval_every``: WIDER evaluation every N epochs (0: never). ``freeze_bn``: keep
+    BatchNorm statistics fixed (small batches may benefit). ``unfold_batches``: training batches
+    used to re-parameterise the built-in weights' folded BatchNorm (see
+    :mod:`retinakit.models.batchnorm`) when ``init="builtin"``.
+    """
+
+    labels: str
+    images: str
+    out: str = "runs/train"
+    model: str = "mobilenet0.25"
+    loss: str = "paper"
+    init: str = "none"
+    epochs: int = PAPER_EPOCHS
+    batch_size: int = 32
+    lr: float = 1e-2
+    warmup_lr: float = 1e-3
+    warmup_epochs: float | None = None
+    milestones: tuple[int, ...] | None = None
+    gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    image_size: int = 640
+    min_crop: float = 0.3
+    workers: int = 2
+    device: str = "auto"
+    amp: bool = True
+    seed: int = 0
+    resume: bool = False
+    log_every: int = 10
+    max_steps_per_epoch: int | None = None
+    val_images: str | None = None
+    val_ground_truth: str | None = None
+    val_list: str | None = None
+    val_max_side: int | None = 1024
+    eval_every: int = 0
+    freeze_bn: bool = False
+    unfold_batches: int = 8
+
+    def schedule(self) -> tuple[float, tuple[int, ...]]:
+        """Warm-up length (epochs) and lr milestones (epochs) for this run's length."""
+        scale = self.epochs / PAPER_EPOCHS
+        warmup = self.warmup_epochs if self.warmup_epochs is not None else 5 * scale
+        milestones = self.milestones if self.milestones is not None else (round(55 * scale), round(68 * scale))
+        return warmup, tuple(milestones)
+
+    def lr_at(self, epoch_float: float) -> float:
+        """Learning rate at a (fractional) epoch."""
+        warmup, milestones = self.schedule()
+        if epoch_float < warmup:
+            return self.warmup_lr + (self.lr - self.warmup_lr) * epoch_float / warmup
+        return self.lr * self.gamma ** sum(epoch_float >= m for m in milestones)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def initialise(model: RetinaFace, init: str) -> None:
+    """Load the starting weights named by ``init`` (see :class:`TrainConfig`)."""
+    if init == "none":
+        return
+    if init == "builtin":
+        from retinakit.inference.backends import builtin_weights
+
+        state, _ = read_weights(builtin_weights("safetensors"))
+        model.load_state_dict(state, strict=True)
+        return
+    kind, _, path = init.partition(":")
+    if kind == "checkpoint" and path:
+        state, _ = read_weights(path)
+        model.load_state_dict(state, strict=True)
+    elif kind == "backbone" and path:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+        state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+        state = {
+            k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")
+        }
+        try:
+            model.backbone.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: not a backbone for {model.config.backbone}: {exc}") from None
+    else:
+        raise ValueError(f"init must be none, builtin, backbone:PATH or checkpoint:PATH, got {init!r}")
+
+
+def _save_atomic(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Runtime:
+    """Where and how this process trains: device, distributed rank and world size."""
+
+    device: torch.device
+    distributed: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def main_process(self) -> bool:
+        return self.rank == 0
+
+    @staticmethod
+    def from_environment(device: str) -> Runtime:
+        """Single process, or one rank of a ``torchrun`` job (``WORLD_SIZE`` > 1: nccl on CUDA, else gloo)."""
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return Runtime(_device(device))
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local)
+        dev = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+        return Runtime(dev, True, int(os.environ.get("RANK", "0")), world_size)
+
+
+class Trainer:
+    """The training loop in named steps: :meth:`build`, :meth:`resume`, :meth:`train_epoch`,
+    :meth:`save_checkpoint`, :meth:`evaluate`, :meth:`finish`; :meth:`run` calls them in order.
+
+    Writes ``out/last.pt`` (model, optimizer, scheduler, scaler, epoch, configs) after every
+    epoch, so ``resume`` after a kill loses at most the current epoch; ``out/log.jsonl`` holds one
+    record per ``log_every`` steps, one summary per epoch, and one ``val_ap`` record per evaluation.
+    Only the main process writes files.
+    """
+
+    def __init__(self, config: TrainConfig, progress: Progress = no_progress, runtime: Runtime | None = None) -> None:
+        self.config = config
+        self.progress = progress
+        self.runtime = runtime or Runtime.from_environment(config.device)
+        self.out = Path(config.out)
+        self.start_epoch = 0
+        self._log: Any = None
+
+    # -- steps -------------------------------------------------------------------------------------
+    def build(self) -> None:
+        """Model, data, loss, optimizer, schedule, AMP scaler and (under torchrun) the DDP wrapper."""
+        config, device = self.config, self.runtime.device
+        torch.manual_seed(config.seed)
+        self.model_config = get_preset(config.model)
+        self.loss_config = get_loss_preset(config.loss)
+        model = build_model(self.model_config)
+        initialise(model, config.init)
+        model.to(device)
+        self.model = model
+        self.dataset = FaceDataset(
+            load_annotations(config.labels),
+            config.images,
+            AugmentConfig(size=config.image_size, min_crop=config.min_crop),
+            self.model_config.input,
+            seed=config.seed,
+        )
+        self.sampler = (
+            torch.utils.data.distributed.DistributedSampler(self.dataset, seed=config.seed)
+            if self.runtime.distributed
+            else None
+        )
+        self.loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=config.batch_size,
+            shuffle=self.sampler is None,
+            sampler=self.sampler,
+            num_workers=config.workers,
+            collate_fn=collate,
+            drop_last=len(self.dataset) >= config.batch_size,
+            # not persistent: workers are re-created each epoch with the dataset's new epoch number
+            persistent_workers=False,
+            generator=torch.Generator().manual_seed(config.seed),
+            pin_memory=device.type == "cuda",
+        )
+        if config.init == "builtin":  # folded BatchNorm: make it trainable first (same function)
+            from itertools import islice
+
+            from retinakit.models.batchnorm import unfold_batchnorm
+
+            batches = islice(self.loader, config.unfold_batches)
+            unfold_batchnorm(model, (images.to(device) for images, _ in batches))
+        self.steps_per_epoch = (
+            len(self.loader)
+            if config.max_steps_per_epoch is None
+            else min(len(self.loader), config.max_steps_per_epoch)
+        )
+        self.criterion = MultiTaskLoss(self.loss_config, self.model_config.anchors.variances)
+        anchors = generate_anchors(self.model_config.anchors, config.image_size, config.image_size)
+        self.anchors = torch.from_numpy(anchors.copy()).to(device)
+        decay, no_decay = [], []
+        for p in model.parameters():
+            (no_decay if p.ndim <= 1 else decay).append(p)
+        self.optimizer = torch.optim.SGD(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr,
+            momentum=config.momentum,
+        )
+        steps = max(self.steps_per_epoch, 1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: config.lr_at(step / steps) / config.lr
+        )
+        self.use_amp = config.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.net: torch.nn.Module = (
+            torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+            if self.runtime.distributed
+            else model
+        )
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.runtime.main_process:
+            self._log = (self.out / "log.jsonl").open("a")
+
+    def resume(self) -> None:
+        """Continue from ``out/last.pt`` when ``config.resume`` and the file exists."""
+        path = self.out / "last.pt"
+        if not (self.config.resume and path.is_file()):
+            return
+        ckpt = torch.load(path, map_location=self.runtime.device, weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.start_epoch = ckpt["epoch"] + 1
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """One pass over the data; returns the epoch summary record."""
+        config = self.config
+        self.dataset.set_epoch(epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        self.net.train()
+        if config.freeze_bn:
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.eval()
+        sums: dict[str, float] = {}
+        seen, tick, step = 0, time.perf_counter(), -1
+        batches = self.progress(self.loader, self.steps_per_epoch) if self.runtime.main_process else iter(self.loader)
+        for step, (images, targets) in enumerate(batches):
+            if step >= self.steps_per_epoch:
+                break
+            losses = self.train_step(images, targets)
+            if not math.isfinite(losses["total"].item()):
+                raise FloatingPointError(f"loss became {losses['total'].item()} at epoch {epoch} step {step}")
+            seen += len(images)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v.item()
+            if (step + 1) % config.log_every == 0:
+                self.write(
+                    {
+                        "epoch": epoch,
+                        "step": step + 1,
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        **{k: round(v.item(), 5) for k, v in losses.items()},
+                        "images_per_s": round(seen / (time.perf_counter() - tick), 2),
+                    }
+                )
+        n = max(step + 1, 1)
+        return {
+            "epoch": epoch,
+            "summary": True,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **{f"mean_{k}": round(v / n, 5) for k, v in sums.items()},
+            "images_per_s": round(seen / (time.perf_counter() - tick), 2),
+        }
+
+    def train_step(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """Forward, loss, backward and optimizer step on one batch; returns the losses by name."""
+        device = self.runtime.device
+        images = images.to(device, non_blocking=True)
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        with torch.autocast(device.type, enabled=self.use_amp):
+            raw = self.net(images)
+        losses = self.criterion(raw, targets, self.anchors)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses["total"]).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return losses
+
+    def save_checkpoint(self, epoch: int) -> None:
+        """``out/last.pt`` with everything :meth:`resume` needs (main process only, written atomically)."""
+        if not self.runtime.main_process:
+            return
+        _save_atomic(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "epoch": epoch,
+                "config": self.model_config.to_dict(),
+                "train_config": asdict(self.config),
+                "loss_config": asdict(self.loss_config),
+            },
+            self.out / "last.pt",
+        )
+
+    def evaluate(self, epoch: int) -> None:
+        """WIDER AP on the validation images when due (main process only)."""
+        config = self.config
+        due = config.eval_every and (epoch + 1) % config.eval_every == 0
+        if self.runtime.main_process and due and config.val_images and config.val_ground_truth:
+            self.write({"epoch": epoch, "val_ap": evaluate_during_training(self.model, config)})
+
+    def finish(self) -> Path:
+        """Close the log, write ``out/model.safetensors`` (main process), leave the process group."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        final = self.out / "model.safetensors"
+        if self.runtime.main_process:
+            save_safetensors(self.model.eval(), final)
+        if self.runtime.distributed:
+            torch.distributed.destroy_process_group()
+        return final
+
+    # -- driver ------------------------------------------------------------------------------------
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one JSON record to ``out/log.jsonl`` (main process only)."""
+        if self._log is not None:
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()
+
+    def run(self) -> Path:
+        """Train from :attr:`start_epoch` to ``config.epochs``; returns the final weights' path."""
+        self.build()
+        self.resume()
+        for epoch in range(self.start_epoch, self.config.epochs):
+            summary = self.train_epoch(epoch)
+            self.save_checkpoint(epoch)
+            self.write(summary)  # before the evaluation, so a kill during it loses nothing of the epoch
+            self.evaluate(epoch)
+        return self.finish()
+
+
+def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
+    """Run training (see :class:`Trainer`); returns the path of the final ``model.safetensors``."""
+    return Trainer(config, progress).run()
+
+
+def evaluate_during_training(model: RetinaFace, config: TrainConfig) -> dict[str, float]:
+    """WIDER AP (easy/medium/hard, %) of the current weights on the validation images."""
+    from retinakit.detector import Detector
+    from retinakit.evaluation.run import wider_ap
+    from retinakit.inference.backends import TorchBackend
+
+    was_training = model.training
+    detector = Detector(
+        score_threshold=0.02,
+        max_side=config.val_max_side,
+        backend_instance=TorchBackend(model=model, device=str(next(model.parameters()).device)),
+    )
+    result = wider_ap(detector, config.val_images, config.val_ground_truth, config.val_list)  # type: ignore[arg-type]
+    model.train(was_training)
+    return {k: round(100 * v, 2) for k, v in result.ap.items()}
