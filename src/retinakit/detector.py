@@ -143,8 +143,17 @@ class Detector:
                 merge_passes(tta_passes(self, im, self._tta), self._tta, self._post.max_detections) for im in images
             ]
         resized, frames = zip(*(resize(im, self._resize) for im in images), strict=True)
+        return self.infer(resized, frames)
+
+    def infer(self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame]) -> list[Faces]:
+        """One forward pass over already resized BGR images; ``frames`` map results back to the originals."""
         batch = make_batch(resized, self.model_config.input)
         return self.postprocess(self.backend(batch), batch.shape[2], batch.shape[3], frames)
+
+    @property
+    def resize_policy(self) -> ResizePolicy:
+        """How images are resized before the network when no TTA scales are set."""
+        return self._resize
 
     def postprocess(self, raw: RawOutputs, height: int, width: int, frames: Sequence[ImageFrame]) -> list[Faces]:
         """Raw outputs of a ``height`` x ``width`` batch -> faces in each original image."""

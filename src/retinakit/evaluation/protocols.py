@@ -1,42 +1,30 @@
-"""Named WIDER FACE test protocols: how images are resized and which thresholds are used."""
+"""Named WIDER FACE test protocols: how images are resized, which thresholds and which TTA are used."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from retinakit.detector import DetectorConfig
+
+#: Thresholds every protocol shares (the evaluation convention of the reference implementations).
+_EVAL = {"score_threshold": 0.02, "pre_nms_top_k": 5000, "nms_threshold": 0.4, "max_detections": 750}
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """A test-time protocol; its fields map onto :class:`~retinakit.detector.DetectorConfig`."""
+    """A test-time protocol: a name, a description and the :class:`DetectorConfig` it runs with."""
 
     name: str
     description: str
-    short_side: int | None = None
-    max_side: int | None = None
-    score_threshold: float = 0.02
-    pre_nms_top_k: int = 5000
-    nms_threshold: float = 0.4
-    max_detections: int = 750
-    scales: tuple[int, ...] = ()
-    flip: bool = False
-    merge: str = "vote"
-    vote_iou: float = 0.4
-    vote_score: str = "consensus"
+    detector: DetectorConfig = field(default_factory=lambda: DetectorConfig(**_EVAL))
 
-    def detector_options(self) -> dict[str, object]:
-        return {
-            "scales": self.scales,
-            "flip": self.flip,
-            "merge": self.merge,
-            "vote_iou": self.vote_iou,
-            "vote_score": self.vote_score,
-            "short_side": self.short_side,
-            "max_side": self.max_side,
-            "score_threshold": self.score_threshold,
-            "pre_nms_top_k": self.pre_nms_top_k,
-            "nms_threshold": self.nms_threshold,
-            "max_detections": self.max_detections,
-        }
+    def detector_config(self, **overrides: Any) -> DetectorConfig:
+        """The protocol's detector settings with ``overrides`` (e.g. other weights or threads) applied."""
+        return replace(self.detector, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "detector": asdict(self.detector)}
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -44,14 +32,15 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in (
         Protocol("original", "original image size, no resize (biubug6 'origin_size')"),
         Protocol(
-            "ss1600", "short side 1600, long side capped at 2150 (biubug6 default)", short_side=1600, max_side=2150
+            "ss1600",
+            "short side 1600, long side capped at 2150 (biubug6 default)",
+            DetectorConfig(**_EVAL, short_side=1600, max_side=2150),
         ),
-        Protocol("vga", "long side at most 640", max_side=640),
+        Protocol("vga", "long side at most 640", DetectorConfig(**_EVAL, max_side=640)),
         Protocol(
             "paper",
             "paper 4.2: short sides 500-1700 (long side <= 2600), each plain and flipped, box voting at IoU 0.4",
-            scales=(500, 800, 1100, 1400, 1700),
-            flip=True,
+            DetectorConfig(**_EVAL, scales=(500, 800, 1100, 1400, 1700), flip=True),
         ),
     )
 }

@@ -38,7 +38,7 @@ class EvaluationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "protocol": None if self.protocol is None else self.protocol.__dict__,
+            "protocol": None if self.protocol is None else self.protocol.to_dict(),
             "seconds_per_image": self.seconds_per_image,
             "failed_images": self.failed_images,
             **self.result.to_dict(),
@@ -114,8 +114,7 @@ def evaluate(
     chosen: Protocol | None = None
     if images is not None:
         chosen = get_protocol(protocol)
-        options = {**chosen.detector_options(), **(detector_options or {})}
-        detector = Detector(**options)
+        detector = Detector(chosen.detector_config(**(detector_options or {})))
         pred_dir = Path(predictions) if predictions is not None else (out or Path(".")) / "predictions"
         preds, failed, seconds = run_detector_on_wider(detector, images, keys, pred_dir, progress)
         files["predictions"] = str(pred_dir)

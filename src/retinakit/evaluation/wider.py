@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retinakit.inference.boxes import box_convert
 from retinakit.io.formats import read_wider_file
 
 SETTINGS = ("easy", "medium", "hard")
@@ -214,8 +215,8 @@ def evaluate_wider(
         pred = preds[key]
         if len(gt.boxes) == 0 or len(pred) == 0:
             continue
-        p_xyxy = np.concatenate([pred[:, :2], pred[:, :2] + pred[:, 2:4]], axis=1)
-        g_xyxy = np.concatenate([gt.boxes[:, :2], gt.boxes[:, :2] + gt.boxes[:, 2:]], axis=1)
+        p_xyxy = box_convert(pred[:, :4], "xywh", "xyxy")
+        g_xyxy = box_convert(gt.boxes, "xywh", "xyxy")
         overlaps = overlaps_plus_one(p_xyxy, g_xyxy)
         for s in SETTINGS:
             for t in ious:

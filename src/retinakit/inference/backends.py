@@ -15,7 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
-from retinakit.inference.outputs import INPUT_NAME, RawOutputs
+from retinakit.errors import ModelError
+from retinakit.inference.outputs import INPUT_NAME, OUTPUT_NAMES, RawOutputs
 
 BUILTIN_NAME = "retinaface_mobilenet0.25"
 
@@ -34,12 +35,34 @@ def physical_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _onnx_config(path: Path, config: ModelConfig | None, meta: dict[str, str]) -> ModelConfig:
+def _model_file(path: str | os.PathLike | None) -> Path:
+    """The ONNX file to load: ``path``, or the built-in one when None; it must exist."""
+    resolved = Path(path) if path is not None else builtin_weights("onnx")
+    if not resolved.is_file():
+        raise FileNotFoundError(f"{resolved}: no such ONNX file")
+    return resolved
+
+
+def _model_config(path: Path, config: ModelConfig | None, stored: str | None) -> ModelConfig:
+    """``config`` if given, else the ModelConfig JSON stored in the graph's metadata."""
     if config is not None:
         return config
-    if CONFIG_KEY not in meta:
-        raise ValueError(f"{path}: carries no retinakit config; pass the model preset")
-    return ModelConfig.from_json(meta[CONFIG_KEY])
+    if stored is None:
+        raise ModelError(f"{path}: carries no retinakit config; pass the model preset (e.g. model='mobilenet0.25')")
+    try:
+        return ModelConfig.from_json(stored)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelError(f"{path}: its stored retinakit config is invalid ({exc})") from None
+
+
+def _check_signature(path: Path, inputs: list[str], outputs: list[str]) -> None:
+    """A RetinaFace graph has one input ``image`` and the outputs :data:`OUTPUT_NAMES`, in order."""
+    if inputs != [INPUT_NAME] or tuple(outputs) != OUTPUT_NAMES:
+        raise ModelError(
+            f"{path}: not a retinakit RetinaFace model: expected input {INPUT_NAME!r} and outputs "
+            f"{', '.join(OUTPUT_NAMES)}; it has inputs {', '.join(inputs) or 'none'} and outputs "
+            f"{', '.join(outputs) or 'none'} (export a checkpoint with `retinakit export`)"
+        )
 
 
 class Backend(Protocol):
@@ -62,9 +85,7 @@ class OnnxBackend:
     ) -> None:
         import onnxruntime as ort
 
-        self.path = Path(path) if path is not None else builtin_weights("onnx")
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such ONNX file")
+        self.path = _model_file(path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # An explicit thread count: ONNX Runtime's default pool is measurably slower here.
@@ -75,11 +96,12 @@ class OnnxBackend:
                 str(self.path), options, providers=providers or ["CPUExecutionProvider"]
             )
         except Exception as exc:
-            raise ValueError(f"{self.path}: not a loadable ONNX model ({exc})") from None
-        self.config = _onnx_config(self.path, config, self.session.get_modelmeta().custom_metadata_map)
-        self._input = self.session.get_inputs()[0].name
-        if self._input != INPUT_NAME:
-            raise ValueError(f"{self.path}: expected an input named {INPUT_NAME!r}, got {self._input!r}")
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from None
+        inputs = [i.name for i in self.session.get_inputs()]
+        _check_signature(self.path, inputs, [o.name for o in self.session.get_outputs()])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.config = _model_config(self.path, config, meta.get(CONFIG_KEY))
+        self._input = INPUT_NAME
 
     def __call__(self, batch: np.ndarray) -> RawOutputs:
         return RawOutputs(*self.session.run(None, {self._input: batch}))
@@ -103,22 +125,25 @@ class OpenVinoBackend:
             import openvino as ov
         except ImportError:
             raise ImportError("backend='openvino' needs OpenVINO: pip install 'retinakit[openvino]'") from None
-        import onnxruntime as ort
-
-        self.path = Path(path) if path is not None else builtin_weights("onnx")
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such ONNX file")
-        meta = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"]).get_modelmeta()
-        self.config = _onnx_config(self.path, config, meta.custom_metadata_map)
+        self.path = _model_file(path)
+        core = ov.Core()
+        try:
+            model = core.read_model(str(self.path))
+        except Exception as exc:
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from None
+        _check_signature(self.path, [i.get_any_name() for i in model.inputs], [o.get_any_name() for o in model.outputs])
+        # ONNX metadata_props arrive in the model's runtime info under "framework"
+        key = ["framework", CONFIG_KEY]
+        stored = str(model.get_rt_info(key).value) if model.has_rt_info(key) else None
+        self.config = _model_config(self.path, config, stored)
         if precision not in ("f32", "bf16"):
             raise ValueError(f"OpenVINO precision must be 'f32' or 'bf16', got {precision!r}")
-        core = ov.Core()
         properties = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": precision,
             "INFERENCE_NUM_THREADS": threads or physical_cores(),
         }
-        self.compiled = core.compile_model(str(self.path), "CPU", properties)
+        self.compiled = core.compile_model(model, "CPU", properties)
         self._request = self.compiled.create_infer_request()
         self._outputs = list(self.compiled.outputs)
 

@@ -12,47 +12,36 @@ training and every inference backend use the very same formulas.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 import numpy as np
+
+from retinakit.inference.boxes import array_module, concat_last
 
 #: Largest size change decoded, ``exp(v_s * delta) <= 1000 / 16``, as torchvision clamps.
 MAX_LOG_SCALE = math.log(1000.0 / 16)
 
 
-def _xp(array: Any) -> Any:
-    """numpy or torch, whichever ``array`` belongs to."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(array, torch.Tensor):
-        return torch
-    return np
-
-
-def _cat(xp: Any, parts: list[Any]) -> Any:
-    return xp.concatenate(parts, axis=-1) if xp is np else xp.cat(parts, dim=-1)
-
-
 def decode_boxes(deltas: Any, anchors: Any, variances: tuple[float, float]) -> Any:
     """Boxes ``(..., 4)`` xyxy from deltas ``(..., 4)`` and anchors ``(..., 4)`` cx, cy, w, h."""
-    xp = _xp(deltas)
+    xp = array_module(deltas)
     v_c, v_s = variances
     centre = anchors[..., :2] + deltas[..., :2] * v_c * anchors[..., 2:]
     log_scale = deltas[..., 2:] * v_s
     log_scale = xp.clip(log_scale, None, MAX_LOG_SCALE) if xp is np else log_scale.clamp(max=MAX_LOG_SCALE)
     size = anchors[..., 2:] * xp.exp(log_scale)
-    return _cat(xp, [centre - size / 2, centre + size / 2])
+    return concat_last(xp, [centre - size / 2, centre + size / 2])
 
 
 def encode_boxes(boxes: Any, anchors: Any, variances: tuple[float, float]) -> Any:
     """Deltas ``(..., 4)`` of xyxy boxes ``(..., 4)`` relative to anchors ``(..., 4)``."""
-    xp = _xp(boxes)
+    xp = array_module(boxes)
     v_c, v_s = variances
     size = boxes[..., 2:] - boxes[..., :2]
     centre = (boxes[..., :2] + boxes[..., 2:]) / 2
     d_centre = (centre - anchors[..., :2]) / (v_c * anchors[..., 2:])
     d_size = xp.log(size / anchors[..., 2:]) / v_s
-    return _cat(xp, [d_centre, d_size])
+    return concat_last(xp, [d_centre, d_size])
 
 
 def decode_landmarks(deltas: Any, anchors: Any, variances: tuple[float, float]) -> Any:

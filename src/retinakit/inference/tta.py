@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
 from retinakit.inference.boxes import iou_one_to_many, nms
-from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
+from retinakit.inference.preprocess import ImageFrame, ResizePolicy, resize
 from retinakit.landmarks import hflip_boxes_landmarks
 from retinakit.result import Faces
 
@@ -97,25 +97,36 @@ def merge_passes(passes: Sequence[Faces], config: TTAConfig, max_detections: int
     return merged[:max_detections]
 
 
-def tta_passes(detector: object, image: np.ndarray, config: TTAConfig) -> list[Faces]:
+class PassRunner(Protocol):
+    """What TTA needs from a detector (:class:`~retinakit.detector.Detector` is one)."""
+
+    @property
+    def resize_policy(self) -> ResizePolicy:
+        """The resize used when no TTA scales are given."""
+        ...
+
+    def infer(self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame]) -> list[Faces]:
+        """One forward pass plus post-processing over resized BGR images."""
+        ...
+
+
+def tta_passes(detector: PassRunner, image: np.ndarray, config: TTAConfig) -> list[Faces]:
     """The faces of every pass (each scale, plain and flipped) in original-image coordinates.
 
-    ``detector`` is a :class:`~retinakit.detector.Detector`; its backend, post-processing and resize
-    policy (when ``scales`` is empty) are used.
+    ``detector`` runs each pass (its backend, post-processing and, when ``scales`` is empty, its
+    resize policy are used).
     """
     policies = (
         [ResizePolicy(short_side=s, max_side=config.max_side) for s in config.scales]
         if config.scales
-        else [detector.config.resize_policy]  # type: ignore[attr-defined]
+        else [detector.resize_policy]
     )
     width = image.shape[1]
     out: list[Faces] = []
     for policy in policies:
         resized, frame = resize(image, policy)
         views = [resized, np.ascontiguousarray(resized[:, ::-1])] if config.flip else [resized]
-        batch = make_batch(views, detector.model_config.input)  # type: ignore[attr-defined]
-        frames = [frame] * len(views)
-        results = detector.postprocess(detector.backend(batch), batch.shape[2], batch.shape[3], frames)  # type: ignore[attr-defined]
+        results = detector.infer(views, [frame] * len(views))
         out.append(results[0])
         if config.flip:
             out.append(flip_faces(results[1], width))

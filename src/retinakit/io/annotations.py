@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from retinakit.errors import AnnotationError
+from retinakit.inference.boxes import box_convert
+from retinakit.io.text import parse_floats, read_lines
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,7 @@ class ImageAnnotation:
 
 
 def _make(image: str, rows: list[list[float]], points: list[list[float] | None]) -> ImageAnnotation:
-    boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 4)
-    boxes[:, 2:] += boxes[:, :2]
+    boxes = box_convert(np.asarray(rows, dtype=np.float32).reshape(-1, 4), "xywh", "xyxy")
     has = np.array([p is not None for p in points], dtype=bool)
     landmarks = np.zeros((len(rows), 5, 2), dtype=np.float32)
     for i, p in enumerate(points):
@@ -48,7 +49,7 @@ def parse_label_txt(path: str | os.PathLike) -> list[ImageAnnotation]:
     image: str | None = None
     rows: list[list[float]] = []
     points: list[list[float] | None] = []
-    for n, raw in enumerate(path.read_text().splitlines(), start=1):
+    for n, raw in enumerate(read_lines(path), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -61,10 +62,7 @@ def parse_label_txt(path: str | os.PathLike) -> list[ImageAnnotation]:
             continue
         if image is None:
             raise AnnotationError(f"{path}:{n}: face line before any '# image' line")
-        try:
-            values = [float(v) for v in line.split()]
-        except ValueError:
-            raise AnnotationError(f"{path}:{n}: not numbers: {raw!r}") from None
+        values = parse_floats(raw, path, n)
         if len(values) not in (4, 5, 19, 20):
             raise AnnotationError(
                 f"{path}:{n}: expected 4 box values and optionally 15 landmark values, got {len(values)}"
@@ -89,7 +87,7 @@ def parse_wider_gt(path: str | os.PathLike, skip_invalid: bool = True) -> list[I
     Faces flagged invalid, and boxes of zero size, are dropped when ``skip_invalid``.
     """
     path = Path(path)
-    lines = path.read_text().splitlines()
+    lines = read_lines(path)
     out: list[ImageAnnotation] = []
     i = 0
     while i < len(lines):
@@ -107,12 +105,7 @@ def parse_wider_gt(path: str | os.PathLike, skip_invalid: bool = True) -> list[I
         rows: list[list[float]] = []
         for k, raw in enumerate(body[:count]):
             n = i + 3 + k
-            try:
-                values = [float(v) for v in raw.split()]
-            except ValueError:
-                raise AnnotationError(f"{path}:{n}: not numbers: {raw!r}") from None
-            if len(values) < 4:
-                raise AnnotationError(f"{path}:{n}: expected 'x y w h ...', got {raw!r}")
+            values = parse_floats(raw, path, n, 4, "'x y w h ...'")
             invalid = len(values) >= 8 and values[7] == 1
             if skip_invalid and (invalid or values[2] <= 0 or values[3] <= 0):
                 continue

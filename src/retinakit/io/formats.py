@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retinakit.errors import AnnotationError
+from retinakit.inference.boxes import box_convert
+from retinakit.io.text import parse_floats, read_lines
 from retinakit.landmarks import FaceLandmark
 
 if TYPE_CHECKING:
@@ -52,9 +55,8 @@ def image_record(path: str, width: int, height: int, faces: Faces) -> dict[str, 
 def to_wider_rows(faces: Faces) -> np.ndarray:
     """``(N, 5)`` float64 ``x, y, w, h, score`` rows, highest score first (WIDER submission order)."""
     order = np.argsort(-faces.scores, kind="stable")
-    boxes = faces.boxes[order].astype(np.float64)
-    wh = boxes[:, 2:] - boxes[:, :2]
-    return np.concatenate([boxes[:, :2], wh, faces.scores[order, None].astype(np.float64)], axis=1)
+    xywh = box_convert(faces.boxes[order].astype(np.float64), "xyxy", "xywh")
+    return np.concatenate([xywh, faces.scores[order, None].astype(np.float64)], axis=1)
 
 
 def write_wider_file(directory: str | os.PathLike, key: str, rows: np.ndarray) -> Path:
@@ -72,28 +74,21 @@ def write_wider_file(directory: str | os.PathLike, key: str, rows: np.ndarray) -
 
 
 def read_wider_file(path: str | os.PathLike) -> np.ndarray:
-    """``(P, 5)`` float64 rows of one submission file; ``ValueError`` names the file and line."""
+    """``(P, 5)`` float64 rows of one submission file; :class:`AnnotationError` names the file and line."""
     path = Path(path)
-    lines = path.read_text().splitlines()
+    lines = read_lines(path)
     if len(lines) < 2:
-        raise ValueError(f"{path}: expected a name line and a count line")
+        raise AnnotationError(f"{path}: expected a name line and a count line")
     try:
         count = int(lines[1].strip())
     except ValueError:
-        raise ValueError(f"{path}:2: expected the number of faces, got {lines[1]!r}") from None
+        raise AnnotationError(f"{path}:2: expected the number of faces, got {lines[1]!r}") from None
     rows = []
     for n, line in enumerate(lines[2:], start=3):
-        if not line.strip():
-            continue
-        try:
-            values = [float(v) for v in line.split()]
-        except ValueError:
-            raise ValueError(f"{path}:{n}: not numbers: {line!r}") from None
-        if len(values) < 5:
-            raise ValueError(f"{path}:{n}: expected 'x y w h score', got {line!r}")
-        rows.append(values[:5])
+        if line.strip():
+            rows.append(parse_floats(line, path, n, 5, "'x y w h score'")[:5])
     if len(rows) != count:
-        raise ValueError(f"{path}: says {count} faces but lists {len(rows)}")
+        raise AnnotationError(f"{path}: says {count} faces but lists {len(rows)}")
     return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
 
 

@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from retinakit.inference.box_coder import encode_boxes, encode_landmarks
+from retinakit.inference.boxes import box_convert
 from retinakit.inference.outputs import RawOutputs
-from retinakit.training.matching import Matcher
+from retinakit.training.matching import BETWEEN_THRESHOLDS, Matcher
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,6 @@ def get_loss_preset(name: str) -> LossConfig:
         raise KeyError(f"unknown loss preset {name!r}; known: {', '.join(LOSS_PRESETS)}") from None
 
 
-def cxcywh_to_xyxy(anchors: torch.Tensor) -> torch.Tensor:
-    return torch.cat([anchors[:, :2] - anchors[:, 2:] / 2, anchors[:, :2] + anchors[:, 2:] / 2], dim=1)
-
-
 class MultiTaskLoss:
     """Callable: ``loss(raw, targets, anchors) -> {"cls", "box", "landmarks", "total"}``.
 
@@ -70,7 +67,7 @@ class MultiTaskLoss:
     ) -> dict[str, torch.Tensor]:
         deltas, logits, lm_deltas = raw.box_deltas.float(), raw.logits.float(), raw.landmark_deltas.float()
         batch, num_anchors = logits.shape[:2]
-        anchors_xyxy = cxcywh_to_xyxy(anchors)
+        anchors_xyxy = box_convert(anchors, "cxcywh", "xyxy")
         labels = torch.zeros(batch, num_anchors, dtype=torch.int64, device=logits.device)
         ignore = torch.zeros(batch, num_anchors, dtype=torch.bool, device=logits.device)
         box_t = torch.zeros_like(deltas)
@@ -79,7 +76,7 @@ class MultiTaskLoss:
         for i, target in enumerate(targets):
             matches = self.matcher(target["boxes"], anchors_xyxy)
             pos = matches >= 0
-            ignore[i] = matches == -2
+            ignore[i] = matches == BETWEEN_THRESHOLDS
             labels[i, pos] = 1
             if pos.any():
                 idx = matches[pos]

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from retinakit.inference.boxes import box_iou
+
 #: Sentinels of :meth:`Matcher.__call__`: IoU below the negative threshold (background) ...
 BELOW_LOW_THRESHOLD = -1
 #: ... and between the two thresholds (ignored by the loss).
 BETWEEN_THRESHOLDS = -2
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU ``(N, M)`` of xyxy boxes (continuous coordinates)."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.max(a[:, None, :2], b[None, :, :2])
-    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
 
 
 class Matcher:
