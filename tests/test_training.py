@@ -185,6 +185,7 @@ def _two_image_labels(root, tmp_path):
     return labels
 
 
+@pytest.mark.slow
 def test_overfit_two_real_images_then_find_their_faces():
     """100 SGD steps from random init on two real photos: loss falls >= 90%, faces are found."""
     from retinakit import Detector

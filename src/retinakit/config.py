@@ -115,14 +115,14 @@ class ModelConfig:
         anchors = AnchorConfig(
             strides=tuple(anchors["strides"]),
             sizes=tuple(tuple(float(v) for v in s) for s in anchors["sizes"]),
-            variances=tuple(anchors["variances"]),  # type: ignore[arg-type]
+            variances=tuple(anchors["variances"]),
         )
         inp = data.pop("input", None)
         input_config = (
             InputConfig(
                 channel_order=inp["channel_order"],
-                mean=tuple(inp["mean"]),  # type: ignore[arg-type]
-                std=tuple(inp["std"]),  # type: ignore[arg-type]
+                mean=tuple(inp["mean"]),
+                std=tuple(inp["std"]),
             )
             if inp
             else InputConfig()

@@ -82,10 +82,9 @@ def detect_paths(
     (``parent/name.txt``). An output that cannot be written is reported in the record's ``error``.
     """
     for d in iter_detections(paths, detector, progress):
-        if d.error is not None:
-            yield {"path": str(d.path), "error": d.error}
+        if d.error is not None or d.image is None or d.faces is None:
+            yield {"path": str(d.path), "error": d.error or "no result"}
             continue
-        assert d.image is not None and d.faces is not None
         record = image_record(str(d.path), d.image.shape[1], d.image.shape[0], d.faces)
         try:
             if save_images is not None:
@@ -115,10 +114,9 @@ def align_paths(
     """
     out = Path(out_dir)
     for d in iter_detections(paths, detector, progress):
-        if d.error is not None:
-            yield {"source": str(d.path), "error": d.error}
+        if d.error is not None or d.image is None or d.faces is None:
+            yield {"source": str(d.path), "error": d.error or "no result"}
             continue
-        assert d.image is not None and d.faces is not None
         crops = align_faces(d.image, d.faces.landmarks, size)
         stem = output_name(d.path, root, "")
         for i, (crop, face) in enumerate(zip(crops, d.faces, strict=True)):

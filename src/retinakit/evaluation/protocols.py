@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from retinakit.detector import DetectorConfig
 
-#: Thresholds every protocol shares (the evaluation convention of the reference implementations).
-_EVAL = {"score_threshold": 0.02, "pre_nms_top_k": 5000, "nms_threshold": 0.4, "max_detections": 750}
+#: Thresholds every protocol shares (the evaluation convention of the reference implementations):
+#: score > 0.02, top 5,000 anchors into NMS at IoU 0.4, keep 750.
+EVALUATION = DetectorConfig(score_threshold=0.02, pre_nms_top_k=5000, nms_threshold=0.4, max_detections=750)
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Protocol:
 
     name: str
     description: str
-    detector: DetectorConfig = field(default_factory=lambda: DetectorConfig(**_EVAL))
+    detector: DetectorConfig = EVALUATION
 
     def detector_config(self, **overrides: Any) -> DetectorConfig:
         """The protocol's detector settings with ``overrides`` (e.g. other weights or threads) applied."""
@@ -34,13 +35,13 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol(
             "ss1600",
             "short side 1600, long side capped at 2150 (biubug6 default)",
-            DetectorConfig(**_EVAL, short_side=1600, max_side=2150),
+            replace(EVALUATION, short_side=1600, max_side=2150),
         ),
-        Protocol("vga", "long side at most 640", DetectorConfig(**_EVAL, max_side=640)),
+        Protocol("vga", "long side at most 640", replace(EVALUATION, max_side=640)),
         Protocol(
             "paper",
             "paper 4.2: short sides 500-1700 (long side <= 2600), each plain and flipped, box voting at IoU 0.4",
-            DetectorConfig(**_EVAL, scales=(500, 800, 1100, 1400, 1700), flip=True),
+            replace(EVALUATION, scales=(500, 800, 1100, 1400, 1700), flip=True),
         ),
     )
 }

@@ -101,7 +101,8 @@ def to_coco(images: Sequence[tuple[str, int, int, Faces]], decimals: int = 2) ->
     Boxes become ``bbox`` ``[x, y, w, h]``; landmarks ``keypoints`` ``[x, y, 2] * 5`` (visibility 2) in
     FaceLandmark order; ``score`` is kept. One category, ``face``, with the keypoint names.
     """
-    out_images, annotations = [], []
+    out_images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, (file_name, width, height, faces) in enumerate(images, start=1):
         out_images.append({"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)})
         for box, score, points in zip(faces.boxes, faces.scores, faces.landmarks, strict=True):

@@ -66,18 +66,21 @@ def unfold_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
         raise ValueError("no calibration batches")
     for i, (conv, norm) in enumerate(pairs):
         total, squares, count = sums[i]
+        if norm.running_mean is None or norm.running_var is None:
+            raise ValueError(f"{type(norm).__name__} without running statistics cannot be unfolded")
+        running_mean, running_var = norm.running_mean, norm.running_var
         mean_old = total / count  # statistics of the current conv output z
         var_old = (squares / count - mean_old**2).clamp(min=0)
         # current function: y = gamma (z - m) / sqrt(v + eps) + beta
-        old_scale = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)
-        old_shift = norm.bias.double() - norm.running_mean.double() * old_scale
+        old_scale = norm.weight.double() / torch.sqrt(running_var.double() + norm.eps)
+        old_shift = norm.bias.double() - running_mean.double() * old_scale
         n = conv.weight.double().flatten(1).norm(dim=1).clamp(min=1e-12)  # new z' = z / n
         mean_new, var_new = mean_old / n, var_old / n**2
         gamma = old_scale * n * torch.sqrt(var_new + norm.eps)
         beta = old_shift + old_scale * n * mean_new
         conv.weight.copy_((conv.weight.double() / n.view(-1, 1, 1, 1)).to(conv.weight.dtype))
-        norm.running_mean.copy_(mean_new.float())
-        norm.running_var.copy_(var_new.float())
+        running_mean.copy_(mean_new.float())
+        running_var.copy_(var_new.float())
         norm.weight.copy_(gamma.float())
         norm.bias.copy_(beta.float())
     return len(pairs)

@@ -8,6 +8,7 @@ recognised and renamed onto this implementation's names, then loaded strictly.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -18,6 +19,8 @@ import torch
 from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
 from retinakit.errors import CheckpointError
 from retinakit.models.retinaface import RetinaFace
+
+logger = logging.getLogger(__name__)
 
 _BIUBUG6_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^body\."), "backbone."),
@@ -104,7 +107,14 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Mode
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: does not hold a state dict of tensors")
     if is_biubug6_layout(state):
-        config = config or guess_biubug6_config(state)
+        if config is None:
+            config = guess_biubug6_config(state)
+            logger.warning(
+                "%s: biubug6-layout file without a stored config; assuming preset %r from its key names "
+                "(pass the preset explicitly if it was trained otherwise, e.g. mobilenet0.25-relu)",
+                path,
+                config.name,
+            )
         state = from_biubug6(state)
     else:
         state = {k.removeprefix("module."): v for k, v in state.items()}

@@ -83,19 +83,19 @@ def random_square_crop(sample: Sample, rng: np.random.Generator, config: Augment
 
 def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random brightness, contrast, saturation and hue changes (each with probability 1/2)."""
-    out = image.astype(np.float32)
+    pixels = image.astype(np.float32)
     if rng.random() < 0.5:
-        out += rng.uniform(-32, 32)
+        pixels += rng.uniform(-32, 32)
     if rng.random() < 0.5:
-        out *= rng.uniform(0.5, 1.5)
-    out = np.clip(out, 0, 255).astype(np.uint8)
+        pixels *= rng.uniform(0.5, 1.5)
+    out = np.clip(pixels, 0, 255).astype(np.uint8)
     if rng.random() < 0.5 or rng.random() < 0.5:
         hsv = cv2.cvtColor(out, cv2.COLOR_BGR2HSV).astype(np.float32)
         if rng.random() < 0.5:
             hsv[..., 1] *= rng.uniform(0.5, 1.5)
         if rng.random() < 0.5:
             hsv[..., 0] = (hsv[..., 0] + rng.uniform(-18, 18)) % 180
-        out = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
+        return cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
     return out
 
 

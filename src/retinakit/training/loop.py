@@ -193,7 +193,7 @@ class Trainer:
             self.model_config.input,
             seed=config.seed,
         )
-        self.sampler = (
+        self.sampler: torch.utils.data.distributed.DistributedSampler[Any] | None = (
             torch.utils.data.distributed.DistributedSampler(self.dataset, seed=config.seed)
             if self.runtime.distributed
             else None
@@ -226,7 +226,8 @@ class Trainer:
         self.criterion = MultiTaskLoss(self.loss_config, self.model_config.anchors.variances)
         anchors = generate_anchors(self.model_config.anchors, config.image_size, config.image_size)
         self.anchors = torch.from_numpy(anchors.copy()).to(device)
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for p in model.parameters():
             (no_decay if p.ndim <= 1 else decay).append(p)
         self.optimizer = torch.optim.SGD(
