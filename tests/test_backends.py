@@ -26,7 +26,9 @@ def test_openvino_backend(detector, astronaut_rgb, precision):
     ("kwargs", "message"),
     [
         ({"backend": "onnx", "precision": "bf16"}, "needs backend='openvino'"),
-        ({"backend": "onnx", "precision": "int8"}, "precision must be one of"),
+        ({"backend": "onnx", "precision": "fp16"}, "precision must be one of"),
+        ({"backend": "openvino", "precision": "int8"}, "built-in int8 model on backend='onnx'"),
+        ({"backend": "onnx", "precision": "int8", "weights": "model.onnx"}, "retinakit quantize"),
         ({"backend": "tensorrt"}, "unknown backend"),
         ({"backend": "onnx", "weights": "model.pth"}, "needs backend='torch'"),
     ],
@@ -46,8 +48,10 @@ def test_quantize_onnx_keeps_config_and_detects(tmp_path, astronaut_rgb):
     photo = tmp_path / "a.jpg"
     cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
     out = tmp_path / "q.onnx"
-    quantize_onnx(builtin_weights("onnx"), out, [photo, photo], get_preset("mobilenet0.25"))
+    recipe = quantize_onnx(builtin_weights("onnx"), out, [photo, photo], get_preset("mobilenet0.25"))
+    assert recipe["calibration"] == [f"{tmp_path.name}/a.jpg"] * 2
     det = Detector(weights=str(out))
     assert det.model_config == get_preset("mobilenet0.25")
+    assert det.precision == "int8" and det.backend.input_layout == "nhwc_uint8"
     faces = det(photo)
     assert len(faces[faces.scores > 0.9]) == 1

@@ -10,10 +10,19 @@ import numpy as np
 
 from retinakit.config import ModelConfig
 from retinakit.inference.anchors import generate_anchors
-from retinakit.inference.backends import Backend, make_backend
+from retinakit.inference.backends import Backend, make_backend, resolve_precision
 from retinakit.inference.outputs import RawOutputs
 from retinakit.inference.postprocess import PostprocessConfig, postprocess
-from retinakit.inference.preprocess import ColorOrder, ImageFrame, ImageInput, ResizePolicy, make_batch, resize, to_bgr
+from retinakit.inference.preprocess import (
+    ColorOrder,
+    ImageFrame,
+    ImageInput,
+    ResizePolicy,
+    make_batch,
+    make_uint8_batch,
+    resize,
+    to_bgr,
+)
 from retinakit.inference.tta import TTAConfig, merge_passes, tta_passes
 from retinakit.result import Faces
 
@@ -23,7 +32,9 @@ class DetectorConfig:
     """Everything that decides what a :class:`Detector` returns; CLI flags map onto these fields.
 
     ``weights``: None for the built-in MobileNet-0.25, or an ``.onnx`` file / PyTorch checkpoint.
-    ``precision``: ``fp32``, or ``bf16`` with the openvino backend.
+    ``precision``: ``auto`` (default: the fastest built-in path that holds fp32 accuracy on this CPU,
+    see :func:`~retinakit.inference.backends.resolve_precision`), ``fp32`` (force float), ``int8``
+    (the built-in int8 model, onnx backend) or ``bf16`` (openvino backend).
     ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
     policy (see :class:`~retinakit.inference.preprocess.ResizePolicy`; default original size). The thresholds
     are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size``: images per
@@ -34,7 +45,7 @@ class DetectorConfig:
 
     weights: str | None = None
     backend: Literal["onnx", "openvino", "torch"] = "onnx"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "int8", "bf16"] = "auto"
     model: str | None = None
     device: str = "cpu"
     threads: int | None = None
@@ -106,14 +117,17 @@ class Detector:
                 raise TypeError(f"unknown Detector option(s) {unknown}; known: {sorted(known)}")
             config = replace(config, **kwargs)  # type: ignore[arg-type]
         self.config = config
+        #: the precision actually used (``auto`` resolved; an ONNX file's own for given weights)
+        self.precision = resolve_precision(config.backend, config.weights, config.precision)
         self.backend: Backend = backend_instance or make_backend(
             config.backend,
             config.weights,
             model=config.model,
             device=config.device,
             threads=config.threads,
-            precision=config.precision,
+            precision=self.precision,
         )
+        self.precision = getattr(self.backend, "precision", self.precision)
         self._post = config.postprocess_config
         self._resize = config.resize_policy
         self._tta = config.tta_config
@@ -121,6 +135,16 @@ class Detector:
     @property
     def model_config(self) -> ModelConfig:
         return self.backend.config
+
+    def __repr__(self) -> str:
+        path = getattr(self.backend, "path", None) or self.config.weights or "built-in"
+        layout = getattr(self.backend, "input_layout", "nchw_float")
+        preprocessing = "in the graph" if layout == "nhwc_uint8" else "numpy"
+        return (
+            f"Detector(backend={self.config.backend!r}, precision={self.precision!r} "
+            f"(asked {self.config.precision!r}), model={self.model_config.name!r}, weights={str(path)!r}, "
+            f"preprocessing {preprocessing}, score_threshold={self.config.score_threshold})"
+        )
 
     def __call__(self, image: ImageInput, color: ColorOrder | None = None) -> Faces:
         """Faces in one image: a path, a PIL image, or a numpy array (``color`` 'rgb' or 'bgr')."""
@@ -147,8 +171,13 @@ class Detector:
 
     def infer(self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame]) -> list[Faces]:
         """One forward pass over already resized BGR images; ``frames`` map results back to the originals."""
-        batch = make_batch(resized, self.model_config.input)
-        return self.postprocess(self.backend(batch), batch.shape[2], batch.shape[3], frames)
+        if getattr(self.backend, "input_layout", "nchw_float") == "nhwc_uint8":
+            batch = make_uint8_batch(resized, self.model_config.input)  # the graph normalises
+            height, width = batch.shape[1:3]
+        else:
+            batch = make_batch(resized, self.model_config.input)
+            height, width = batch.shape[2:4]
+        return self.postprocess(self.backend(batch), height, width, frames)
 
     @property
     def resize_policy(self) -> ResizePolicy:

@@ -31,6 +31,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (parent/name.txt)")
     p.add_argument("--every", type=int, default=1, help="videos: process every N-th frame (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="say which inference path runs (on standard error)")
     add_detector_flags(p, None)
     p.set_defaults(func=run)
 
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print("retinakit detect: no images found", file=sys.stderr)
         return EXIT_FAILED
     detector = Detector(**detector_options(args))
+    if args.verbose:
+        print(f"retinakit detect: {detector!r}", file=sys.stderr)
     root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
     out = open_output(args.output)
     failed = 0

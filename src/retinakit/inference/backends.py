@@ -1,8 +1,15 @@
-"""Runtime backends: turn a preprocessed ``(B, 3, H, W)`` float32 batch into raw outputs (numpy).
+"""Runtime backends: turn a preprocessed batch into raw outputs (numpy).
 
 ``OnnxBackend`` (ONNX Runtime, the default; needs no PyTorch), ``OpenVinoBackend`` (optional)
 and ``TorchBackend``. All are fed and read by the same pre- and post-processing in
-:mod:`retinakit.detector`.
+:mod:`retinakit.detector`. A backend's ``input_layout`` says what it is fed: ``"nchw_float"`` (a
+``(B, 3, H, W)`` float32 batch, normalised) or ``"nhwc_uint8"`` (a ``(B, H, W, 3)`` uint8 BGR batch,
+for graphs that preprocess inside, see :mod:`retinakit.models.fused_input`).
+
+Built-in models (``weights=None``), by precision: ``fp32`` the float graph with the preprocessing
+inside; ``int8`` its int8 quantisation (ONNX Runtime, QDQ; see :mod:`retinakit.models.quantize`);
+``auto`` picks between them (:func:`resolve_precision`). The plain float graph
+(``retinaface_mobilenet0.25.onnx``, float NCHW input) is the one to use with other runtimes.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -19,12 +26,69 @@ from retinakit.errors import ModelError
 from retinakit.inference.outputs import INPUT_NAME, OUTPUT_NAMES, RawOutputs
 
 BUILTIN_NAME = "retinaface_mobilenet0.25"
+InputLayout = Literal["nchw_float", "nhwc_uint8"]
+#: Metadata key under which an int8 graph stores how it was made.
+QUANTIZATION_KEY = "retinakit.quantization"
+
+#: Whether the shipped int8 model held the fp32 val-dev AP within 0.3 on easy, medium and hard
+#: (original protocol, all 1,096 images; figures in the README). ``precision="auto"`` picks int8
+#: only when this is true.
+BUILTIN_INT8_HOLDS_AP = False
+
+
+#: Built-in files by kind: PyTorch weights, the plain float graph (float NCHW input), the float graph
+#: with the preprocessing inside (uint8 input) and its int8 quantisation (uint8 input).
+BUILTIN_FILES = {
+    "safetensors": f"{BUILTIN_NAME}.safetensors",
+    "onnx": f"{BUILTIN_NAME}.onnx",
+    "fused": f"{BUILTIN_NAME}_fused.onnx",
+    "int8": f"{BUILTIN_NAME}_int8.onnx",
+}
 
 
 def builtin_weights(kind: str = "onnx") -> Path:
-    """Path of the built-in MobileNet-0.25 weights: ``onnx`` or ``safetensors``."""
-    path = resources.files("retinakit") / "weights" / f"{BUILTIN_NAME}.{kind}"
+    """Path of a built-in MobileNet-0.25 file: ``onnx``, ``safetensors``, ``fused`` or ``int8`` (see BUILTIN_FILES)."""
+    path = resources.files("retinakit") / "weights" / BUILTIN_FILES[kind]
     return Path(str(path))
+
+
+def cpu_has_int8_dot() -> bool:
+    """Whether this CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX-INT8).
+
+    Without them ONNX Runtime's int8 convolutions gain little over fp32 on x86 and its u8s8 kernels
+    may saturate; ARM64 CPUs (sdot/i8mm) are also accepted. Reads ``/proc/cpuinfo`` (Linux);
+    elsewhere answers False.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
+
+
+def resolve_precision(backend: str, weights: str | os.PathLike | None, precision: str) -> str:
+    """The precision ``precision`` means here: ``auto`` becomes ``int8`` or ``fp32``.
+
+    ``auto`` picks ``int8`` only for the built-in model on the onnx backend, when the shipped int8
+    model held the fp32 AP (:data:`BUILTIN_INT8_HOLDS_AP`) and the CPU has int8 dot products
+    (:func:`cpu_has_int8_dot`); otherwise ``fp32``. Other values are returned unchanged.
+    """
+    if precision != "auto":
+        return precision
+    if (
+        backend == "onnx"
+        and weights is None
+        and BUILTIN_INT8_HOLDS_AP
+        and builtin_weights("int8").is_file()
+        and cpu_has_int8_dot()
+    ):
+        return "int8"
+    return "fp32"
 
 
 def physical_cores() -> int:
@@ -69,6 +133,7 @@ class Backend(Protocol):
     """What the detector needs from a runtime."""
 
     config: ModelConfig
+    input_layout: InputLayout
 
     def __call__(self, batch: np.ndarray) -> RawOutputs: ...
 
@@ -97,11 +162,14 @@ class OnnxBackend:
             )
         except Exception as exc:
             raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from None
-        inputs = [i.name for i in self.session.get_inputs()]
-        _check_signature(self.path, inputs, [o.name for o in self.session.get_outputs()])
+        inputs = self.session.get_inputs()
+        _check_signature(self.path, [i.name for i in inputs], [o.name for o in self.session.get_outputs()])
         meta = self.session.get_modelmeta().custom_metadata_map
         self.config = _model_config(self.path, config, meta.get(CONFIG_KEY))
         self._input = INPUT_NAME
+        self.input_layout: InputLayout = "nhwc_uint8" if inputs[0].type == "tensor(uint8)" else "nchw_float"
+        #: ``int8`` for graphs made by :func:`retinakit.models.quantize.quantize_onnx`, else ``fp32``
+        self.precision = "int8" if QUANTIZATION_KEY in meta else "fp32"
 
     def __call__(self, batch: np.ndarray) -> RawOutputs:
         return RawOutputs(*self.session.run(None, {self._input: batch}))
@@ -143,6 +211,8 @@ class OpenVinoBackend:
             "INFERENCE_PRECISION_HINT": precision,
             "INFERENCE_NUM_THREADS": threads or physical_cores(),
         }
+        uint8 = model.inputs[0].get_element_type() == ov.Type.u8
+        self.input_layout: InputLayout = "nhwc_uint8" if uint8 else "nchw_float"
         self.compiled = core.compile_model(model, "CPU", properties)
         self._request = self.compiled.create_infer_request()
         self._outputs = list(self.compiled.outputs)
@@ -174,6 +244,7 @@ class TorchBackend:
         self.model = model.eval().to(device)  # type: ignore[attr-defined]  # caller's model: set to eval
         self.config: ModelConfig = self.model.config
         self.device = device
+        self.input_layout: InputLayout = "nchw_float"
         self._torch = torch
 
     def __call__(self, batch: np.ndarray) -> RawOutputs:
@@ -183,7 +254,7 @@ class TorchBackend:
         return RawOutputs(*(o.float().cpu().numpy() for o in out))
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "int8", "bf16")
 
 
 def make_backend(
@@ -198,16 +269,23 @@ def make_backend(
 
     ``model`` names a preset for weights that carry no config. A ``.onnx`` file needs the ``onnx``
     or ``openvino`` backend; a checkpoint (``.safetensors``, ``.pth``, ``.pt``) the ``torch`` backend.
-    ``precision``: ``fp32``, or ``bf16`` (openvino backend). int8 is not offered: static int8
-    quantisation of the built-in model costs about 5 AP on WIDER FACE (see README).
+    ``precision``: ``auto`` (see :func:`resolve_precision`), ``fp32``, ``int8`` (the built-in int8
+    model on the onnx backend) or ``bf16`` (openvino backend). With ``weights=None`` the onnx backend
+    loads the built-in graph with the preprocessing inside (``input_layout`` ``nhwc_uint8``).
     """
     config = get_preset(model) if model else None
     if backend not in ("onnx", "openvino", "torch"):
         raise ValueError(f"unknown backend {backend!r}; choose 'onnx', 'openvino' or 'torch'")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    precision = resolve_precision(backend, weights, precision)
     if precision == "bf16" and backend != "openvino":
         raise ValueError("precision='bf16' needs backend='openvino'")
+    if precision == "int8" and (backend != "onnx" or weights is not None):
+        raise ValueError(
+            "precision='int8' selects the built-in int8 model on backend='onnx'; for other weights make an "
+            "int8 model with `retinakit quantize` and pass it as weights"
+        )
     if weights is not None:
         suffix = Path(weights).suffix.lower()
         if suffix == ".onnx" and backend == "torch":
@@ -215,6 +293,9 @@ def make_backend(
         if suffix != ".onnx" and backend != "torch":
             raise ValueError(f"{weights}: a PyTorch checkpoint needs backend='torch' (or export it to ONNX first)")
     if backend == "onnx":
+        if weights is None:
+            fused = builtin_weights("int8" if precision == "int8" else "fused")
+            weights = fused if fused.is_file() or precision == "int8" else None
         return OnnxBackend(weights, config=config, threads=threads)
     if backend == "openvino":
         return OpenVinoBackend(

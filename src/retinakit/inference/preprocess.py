@@ -140,3 +140,22 @@ def make_batch(images: Sequence[np.ndarray], config: InputConfig, multiple: int 
     for i, image in enumerate(images):
         normalize_into(batch[i], image, config)
     return batch
+
+
+def make_uint8_batch(images: Sequence[np.ndarray], config: InputConfig) -> np.ndarray:
+    """Stack BGR images into one ``(B, H, W, 3)`` uint8 batch for a graph that preprocesses itself.
+
+    The input of models made by :func:`retinakit.models.fused_input.fuse_preprocessing`. Mixed sizes
+    are padded at the bottom and right with the mean colour (rounded), which the graph turns into
+    (almost) zero as :func:`make_batch` pads. One image of its own size is passed without a copy.
+    """
+    if len(images) == 1:
+        return np.ascontiguousarray(images[0])[None]
+    height = max(im.shape[0] for im in images)
+    width = max(im.shape[1] for im in images)
+    bgr_mean = config.mean if config.channel_order == "BGR" else config.mean[::-1]
+    batch = np.empty((len(images), height, width, 3), dtype=np.uint8)
+    batch[:] = np.clip(np.round(np.asarray(bgr_mean)), 0, 255).astype(np.uint8)
+    for i, image in enumerate(images):
+        batch[i, : image.shape[0], : image.shape[1]] = image
+    return batch

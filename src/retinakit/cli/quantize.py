@@ -1,0 +1,52 @@
+"""``retinakit quantize``: an int8 copy of an ONNX model, calibrated on training images (needs onnx)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from retinakit.cli.common import EXIT_OK
+
+
+def add_parser(subparsers: Any) -> None:
+    from retinakit.models.quantize import QuantizeConfig
+
+    d = QuantizeConfig()
+    p = subparsers.add_parser(
+        "quantize",
+        help="int8-quantise an ONNX model (default: the built-in one), calibrated on training images",
+    )
+    p.add_argument("calibration", nargs="+", help="calibration images: files, directories or globs (training data)")
+    p.add_argument("-o", "--output", required=True, help="int8 ONNX file to write")
+    p.add_argument("--weights", help="float ONNX model to quantise (default: the built-in MobileNet-0.25)")
+    p.add_argument("--model", help="model preset, for ONNX files without a stored config")
+    p.add_argument("--num-images", type=int, default=d.num_images, help=f"calibration images used ({d.num_images})")
+    p.add_argument("--max-side", type=int, default=d.max_side, help=f"calibration long side ({d.max_side})")
+    p.add_argument("--ranges", choices=("mse", "minmax"), default=d.ranges, help=f"activation ranges ({d.ranges})")
+    p.add_argument(
+        "--keep-float",
+        default=",".join(d.keep_float),
+        help="comma-separated node-name prefixes kept in fp32, e.g. /heads,/backbone/stage1",
+    )
+    p.add_argument("--float-input", action="store_true", help="keep the float NCHW input (default: uint8 image input)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from retinakit.config import get_preset
+    from retinakit.inference.backends import builtin_weights
+    from retinakit.io.inputs import list_images
+    from retinakit.models.quantize import QuantizeConfig, quantize_onnx
+
+    options = QuantizeConfig(
+        num_images=args.num_images,
+        max_side=args.max_side,
+        ranges=args.ranges,
+        keep_float=tuple(p for p in args.keep_float.split(",") if p),
+        fused_input=not args.float_input,
+    )
+    images = list_images(args.calibration)
+    source = args.weights or builtin_weights("onnx")
+    recipe = quantize_onnx(source, args.output, images, get_preset(args.model) if args.model else None, options)
+    print(f"wrote {args.output} ({len(recipe['calibration'])} calibration images of {len(images)})")
+    return EXIT_OK

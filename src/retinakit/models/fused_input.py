@@ -1,0 +1,83 @@
+"""Preprocessing inside the ONNX graph: a model that takes the decoded uint8 BGR image as it is.
+
+:func:`fuse_preprocessing` puts ``Cast -> (channel flip) -> Sub mean -> (Div std) -> Transpose``
+in front of an exported RetinaFace graph, so the runtime does the normalisation and the layout
+change (one pass, on the runtime's threads) and Python only stacks the resized images. The new
+input keeps the name ``image``: ``(batch, height, width, 3)`` uint8, BGR, 0-255. The outputs and
+the metadata (the model config) are unchanged; the plain float model stays the export format.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from retinakit.config import CONFIG_KEY, ModelConfig
+from retinakit.inference.outputs import INPUT_NAME
+
+#: Name the float ``(B, 3, H, W)`` tensor gets inside a fused graph.
+NORMALIZED_NAME = "image_normalized"
+
+
+def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
+    """A copy of the ``onnx.ModelProto`` ``model`` whose input is uint8 NHWC BGR (see module doc).
+
+    ``config``: the model's config (default: the one stored in its metadata); its ``input`` gives the
+    channel order, mean and std.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if config is None:
+        stored = {p.key: p.value for p in model.metadata_props}.get(CONFIG_KEY)
+        if stored is None:
+            raise ValueError("the model carries no retinakit config; pass config")
+        config = ModelConfig.from_json(stored)
+    graph_inputs = [i.name for i in model.graph.input]
+    if graph_inputs != [INPUT_NAME]:
+        raise ValueError(f"expected one graph input named {INPUT_NAME!r}, got {graph_inputs}")
+    if model.graph.input[0].type.tensor_type.elem_type != TensorProto.FLOAT:
+        raise ValueError("the model's input is not float32 (already fused?)")
+    fused = onnx.ModelProto()
+    fused.CopyFrom(model)
+    graph = fused.graph
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name == INPUT_NAME:
+                node.input[k] = NORMALIZED_NAME
+    mean = np.asarray(config.input.mean, dtype=np.float32)
+    std = np.asarray(config.input.std, dtype=np.float32)
+    nodes = [helper.make_node("Cast", [INPUT_NAME], ["image_float"], to=TensorProto.FLOAT, name="preprocess/cast")]
+    current = "image_float"
+    constants = [numpy_helper.from_array(mean, "preprocess/mean")]
+    if config.input.channel_order == "RGB":  # stored BGR, the network wants RGB: reverse the last axis
+        constants.append(numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), "preprocess/rgb"))
+        gather = helper.make_node("Gather", [current, "preprocess/rgb"], ["image_rgb"], axis=3, name="preprocess/rgb")
+        nodes.append(gather)
+        current = "image_rgb"
+    nodes.append(helper.make_node("Sub", [current, "preprocess/mean"], ["image_centered"], name="preprocess/sub_mean"))
+    current = "image_centered"
+    if np.any(std != 1.0):
+        constants.append(numpy_helper.from_array(std, "preprocess/std"))
+        nodes.append(helper.make_node("Div", [current, "preprocess/std"], ["image_scaled"], name="preprocess/div_std"))
+        current = "image_scaled"
+    nodes.append(helper.make_node("Transpose", [current], [NORMALIZED_NAME], perm=[0, 3, 1, 2], name="preprocess/nchw"))
+    old = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + old)
+    graph.initializer.extend(constants)
+    del graph.input[:]
+    graph.input.append(
+        helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["batch", "height", "width", 3]),
+    )
+    onnx.checker.check_model(fused)
+    return fused
+
+
+def write_fused(source: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Write the uint8-input version of the ONNX file ``source`` to ``output``."""
+    import onnx
+
+    onnx.save(fuse_preprocessing(onnx.load(os.fspath(source))), os.fspath(output))
