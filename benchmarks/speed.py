@@ -39,23 +39,37 @@ def load_photos(n: int) -> list[np.ndarray]:
     return [np.ascontiguousarray(photos[i % 3][:, :, ::-1]) for i in range(n)]
 
 
-def paths() -> dict[str, object]:
-    """Name -> callable(list of BGR arrays) for every installed inference path."""
-    from retinakit import Detector
+PLAIN = "onnx fp32, numpy preprocessing"
 
-    out: dict[str, object] = {}
+
+def detectors() -> dict[str, object]:
+    """Name -> Detector for every installed retinakit path (``PLAIN``: the float graph fed by numpy, as before)."""
+    from retinakit import Detector
+    from retinakit.inference.backends import OnnxBackend, builtin_weights
+
+    default = Detector(score_threshold=0.5)
+    out: dict[str, object] = {f"retinakit default ({default.precision})": default}
+    out[f"retinakit {PLAIN}"] = Detector(score_threshold=0.5, backend_instance=OnnxBackend(builtin_weights("onnx")))
     candidates = [
-        ("retinakit onnx fp32 (default)", {}),
-        ("retinakit openvino fp32", {"backend": "openvino"}),
+        ("retinakit onnx fp32, fused input", {"precision": "fp32"}),
+        ("retinakit onnx int8, fused input", {"precision": "int8"}),
+        ("retinakit openvino fp32", {"backend": "openvino", "precision": "fp32"}),
         ("retinakit openvino bf16", {"backend": "openvino", "precision": "bf16"}),
-        ("retinakit torch fp32", {"backend": "torch"}),
+        ("retinakit torch fp32", {"backend": "torch", "precision": "fp32"}),
     ]
     for name, options in candidates:
+        if options.get("precision") == default.precision and "backend" not in options:
+            continue  # the default row already is this path
         try:
-            det = Detector(score_threshold=0.5, **options)
-        except ImportError:
+            out[name] = Detector(score_threshold=0.5, **options)
+        except (ImportError, FileNotFoundError):
             continue
-        out[name] = det.detect_bgr
+    return out
+
+
+def paths() -> dict[str, object]:
+    """Name -> callable(list of BGR arrays) for every installed inference path, and the peer."""
+    out: dict[str, object] = {name: det.detect_bgr for name, det in detectors().items()}
     try:
         from retinaface import detect_faces
 
@@ -97,32 +111,54 @@ def jpeg_ms(fn, blobs: list[bytes], repeat: int, rgb: bool) -> float:
     return 1000 * min(times)
 
 
-def stage_profile(images: list[np.ndarray], repeat: int) -> dict[str, float]:
-    """Where the default path spends its time at one size: preprocess, network, post-process."""
-    from retinakit import Detector
-    from retinakit.inference.preprocess import make_batch, resize
+def stage_profile(det, images: list[np.ndarray], repeat: int) -> dict[str, float]:
+    """Where a detector spends its time at one size: preprocess (resize policy + batch), network, post-process."""
+    from retinakit.inference.preprocess import make_batch, make_uint8_batch, resize
 
-    det = Detector(score_threshold=0.5)
-    frames, batches, raws = [], [], []
-    for im in images:
+    fused = det.backend.input_layout == "nhwc_uint8"
+
+    def prepare(im: np.ndarray) -> tuple[np.ndarray, object]:
         r, frame = resize(im, det.config.resize_policy)
-        frames.append(frame)
-        batches.append(make_batch([r], det.model_config.input))
-    raws = [det.backend(b) for b in batches]
+        return (
+            make_uint8_batch([r], det.model_config.input) if fused else make_batch([r], det.model_config.input)
+        ), frame
+
+    prepared = [prepare(im) for im in images]
+    raws = [det.backend(b) for b, _ in prepared]
+    hw = (lambda b: b.shape[1:3]) if fused else (lambda b: b.shape[2:4])
 
     def timed(f) -> float:
         f()
         return 1000 * min(_timeit(f) for _ in range(repeat)) / len(images)
 
     return {
-        "preprocess": timed(lambda: [make_batch([im], det.model_config.input) for im in images]),
-        "network": timed(lambda: [det.backend(b) for b in batches]),
+        "preprocess": timed(lambda: [prepare(im) for im in images]),
+        "network": timed(lambda: [det.backend(b) for b, _ in prepared]),
         "postprocess": timed(
-            lambda: [
-                det.postprocess(r, b.shape[2], b.shape[3], [f]) for r, b, f in zip(raws, batches, frames, strict=True)
-            ]
+            lambda: [det.postprocess(r, *hw(b), [f]) for r, (b, f) in zip(raws, prepared, strict=True)]
         ),
     }
+
+
+def landmark_agreement(reference, other, images: list[np.ndarray]) -> tuple[float, int, int]:
+    """Mean landmark distance (pixels) between two detectors on faces both find (IoU >= 0.5, score > 0.5).
+
+    Returns the mean distance, the matched faces and the reference's faces.
+    """
+    from retinakit.inference.boxes import box_iou
+
+    distances, total = [], 0
+    for im in images:
+        a, b = reference.detect_bgr([im])[0], other.detect_bgr([im])[0]
+        total += len(a)
+        if len(a) == 0 or len(b) == 0:
+            continue
+        iou = box_iou(a.boxes, b.boxes)
+        best = iou.argmax(1)
+        keep = iou[np.arange(len(a)), best] >= 0.5
+        d = np.linalg.norm(a.landmarks[keep] - b.landmarks[best[keep]], axis=-1).mean(-1)
+        distances.extend(d.tolist())
+    return (float(np.mean(distances)) if distances else float("nan")), len(distances), total
 
 
 def _timeit(f) -> float:
@@ -213,6 +249,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--agreement", action="store_true", help="landmark agreement of each path with fp32")
     args = parser.parse_args()
 
     photos = load_photos(args.images)
@@ -231,18 +268,36 @@ def main() -> None:
             rows.append((name, b1, bn, jp))
         peer_b1 = next((r[1] for r in rows if r[0] == peer), None)
         print(f"{size.upper()} {w}x{h}")
-        print(f"  {'path':34s} {'batch 1':>9s} {'FPS':>7s} {f'batch {args.batch}':>9s} {'+jpeg':>9s} {'x peer':>7s}")
+        print(f"  {'path':42s} {'batch 1':>9s} {'FPS':>7s} {f'batch {args.batch}':>9s} {'+jpeg':>9s} {'x peer':>7s}")
         for name, b1, bn, jp in rows:
             ratio = f"{peer_b1 / b1:7.2f}" if peer_b1 else "      -"
-            print(f"  {name:34s} {b1:9.2f} {1000 / b1:7.1f} {bn:9.2f} {jp:9.2f} {ratio}")
+            print(f"  {name:42s} {b1:9.2f} {1000 / b1:7.1f} {bn:9.2f} {jp:9.2f} {ratio}")
         print()
 
     vga = [cv2.resize(p, SIZES["vga"]) for p in photos]
-    prof = stage_profile(vga, args.repeat)
-    total = sum(prof.values())
-    print("Default path at VGA, where the time goes (ms per image):")
-    for k, v in prof.items():
-        print(f"  {k:12s} {v:7.2f}  ({100 * v / total:4.1f}%)")
+    print("Where the time goes at VGA, batch 1 (ms per image; share of the three):")
+    dets = detectors()
+    prof = {}
+    for name, det in dets.items():
+        if "openvino" in name or "torch" in name:
+            continue
+        prof = stage_profile(det, vga, args.repeat)
+        total = sum(prof.values())
+        shares = "  ".join(f"{k} {v:6.2f} ({100 * v / total:4.1f}%)" for k, v in prof.items())
+        print(f"  {name:40s} {shares}")
+        if name.startswith("retinakit default"):
+            default_prof = prof
+    prof = default_prof
+
+    fp32 = next((d for n, d in dets.items() if n == f"retinakit {PLAIN}"), None)
+    originals = load_photos(args.images) if args.agreement else []
+    if fp32 is not None and originals:
+        print("\nLandmark agreement with fp32 on the photos at their own size (faces scoring > 0.5, IoU >= 0.5):")
+        for name, det in dets.items():
+            if name == f"retinakit {PLAIN}" or "torch" in name:
+                continue
+            mean, matched, total = landmark_agreement(fp32, det, originals)
+            print(f"  {name:40s} mean landmark distance {mean:6.3f} px over {matched} of {total} fp32 faces")
     flops = flops_at(*SIZES["vga"])
     peak, how = cpu_peak_gflops()
     if flops:
