@@ -84,9 +84,9 @@ def test_auto_precision_rules(monkeypatch):
     assert resolve_precision("onnx", None, "fp32") == "fp32"
     assert resolve_precision("openvino", None, "bf16") == "bf16"
     monkeypatch.setattr(backends, "cpu_has_int8_dot", lambda: True)
-    monkeypatch.setattr(backends, "BUILTIN_INT8_HOLDS_AP", False)
+    monkeypatch.setattr(backends, "AUTO_PICKS_INT8", False)
     assert resolve_precision("onnx", None, "auto") == "fp32"  # int8 never chosen unless it held the AP
-    monkeypatch.setattr(backends, "BUILTIN_INT8_HOLDS_AP", True)
+    monkeypatch.setattr(backends, "AUTO_PICKS_INT8", True)
     expected = "int8" if builtin_weights("int8").is_file() else "fp32"
     assert resolve_precision("onnx", None, "auto") == expected
     assert resolve_precision("onnx", "mine.onnx", "auto") == "fp32"  # user weights: as they are

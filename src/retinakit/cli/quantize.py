@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--keep-float",
         default=",".join(d.keep_float),
-        help="comma-separated node-name prefixes kept in fp32, e.g. /heads,/backbone/stage1",
+        help=f"comma-separated node-name prefixes kept in fp32 (default {','.join(d.keep_float)}; '' for none)",
     )
     p.add_argument("--float-input", action="store_true", help="keep the float NCHW input (default: uint8 image input)")
     p.set_defaults(func=run)
