@@ -153,11 +153,11 @@ def quantize_onnx(
             raise ValueError(f"{model_path}: carries no retinakit config; pass the model config")
         config = ModelConfig.from_json(meta[CONFIG_KEY])
     chosen = pick_calibration(calibration_images, options.num_images, options.seed)
-    cfg = config
+    cfg, max_side = config, options.max_side
 
     class Reader(CalibrationDataReader):
         def __init__(self, count: int) -> None:
-            self._batches = _calibration_batches(chosen[:count], cfg, options.max_side)
+            self._batches = _calibration_batches(chosen[:count], cfg, max_side)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self._batches, None)
