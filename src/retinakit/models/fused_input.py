@@ -27,7 +27,10 @@ def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
     ``config``: the model's config (default: the one stored in its metadata); its ``input`` gives the
     channel order, mean and std.
     """
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("a fused-input model needs the onnx package: pip install 'retinakit[torch]'") from None
     from onnx import TensorProto, helper, numpy_helper
 
     if config is None:

@@ -139,7 +139,10 @@ def quantize_onnx(
     """
     import json
 
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("quantisation needs the onnx package: pip install 'retinakit[torch]'") from None
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
