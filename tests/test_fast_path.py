@@ -152,3 +152,21 @@ def test_cli_verbose_names_the_path(tmp_path, astronaut_rgb, capsys):
     assert main(["detect", str(photo), "--verbose", "--precision", "fp32", "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "precision='fp32'" in err and "preprocessing in the graph" in err
+
+
+@pytest.mark.slow
+def test_cli_quantize_writes_an_int8_model(tmp_path, astronaut_rgb, capsys):
+    pytest.importorskip("onnx")
+    import cv2
+
+    from retinakit.cli import main
+
+    photo = tmp_path / "calib" / "a.jpg"
+    photo.parent.mkdir()
+    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
+    out = tmp_path / "q.onnx"
+    assert main(["quantize", str(photo.parent), "-o", str(out), "--num-images", "1", "--keep-float", ""]) == 0
+    assert "1 calibration images of 1" in capsys.readouterr().out
+    det = Detector(weights=str(out))
+    assert det.precision == "int8" and det.backend.input_layout == "nhwc_uint8"
+    assert len(det(astronaut_rgb, color="rgb")) >= 1
