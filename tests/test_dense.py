@@ -281,3 +281,25 @@ def test_detect_paths_saves_meshes_and_draws_them(dense_detector, astronaut_rgb,
     objs = sorted((tmp_path / "meshes").rglob("*.obj"))
     assert [p.name for p in objs] == [f"astronaut_{i}.obj" for i in range(len(records[0]["faces"]))]
     assert len(list((tmp_path / "drawn").rglob("*.jpg"))) == 1
+
+
+@pytest.mark.slow
+def test_a_dense_model_exports_to_onnx_with_a_fourth_output_and_detects(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    from retinakit import Detector
+    from retinakit.inference.backends import OnnxBackend
+    from retinakit.models import build_model
+    from retinakit.models.export import export_onnx
+    from retinakit.models.retinaface import without_dense
+
+    model = build_model(replace(get_preset("mobilenet0.25"), dense=True)).eval()
+    export_onnx(model, tmp_path / "dense.onnx", sample_size=(64, 64))
+    backend = OnnxBackend(tmp_path / "dense.onnx")
+    assert backend.config.dense
+    raw = backend(np.zeros((1, 3, 64, 96), np.float32))
+    assert raw.dense_params.shape == (1, raw.logits.shape[1], 144)
+    faces = Detector(backend_instance=backend, score_threshold=0.4)(np.zeros((64, 96, 3), np.uint8), color="bgr")
+    assert faces.meshes is None  # meshes need the PyTorch decoder
+    export_onnx(without_dense(model), tmp_path / "plain.onnx", sample_size=(64, 64))
+    plain = OnnxBackend(tmp_path / "plain.onnx")
+    assert not plain.config.dense and len(plain(np.zeros((1, 3, 64, 96), np.float32))) == 3
