@@ -75,6 +75,7 @@ class ModelConfig:
     ``backbone_levels`` picks backbone outputs by stride (MobileNet gives 8/16/32, ResNet 4/8/16/32);
     ``extra_p6`` adds a level at twice the last stride computed by a 3x3 stride-2 convolution on the
     last backbone output (the paper's P6). The anchor strides must equal the resulting pyramid strides.
+    ``dense`` adds the paper's dense regression branch (:mod:`retinakit.models.dense`).
     """
 
     name: str
@@ -88,6 +89,7 @@ class ModelConfig:
     leaky: float = 0.0
     num_landmarks: int = 5
     input: InputConfig = field(default_factory=InputConfig)
+    dense: bool = False
 
     def __post_init__(self) -> None:
         strides = self.pyramid_strides
@@ -103,7 +105,10 @@ class ModelConfig:
         return tuple(self.backbone_levels) + extra
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.dense:  # configs (and exports) of models without the branch stay as they were
+            del data["dense"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -11,7 +11,7 @@ import numpy as np
 from retinakit.config import ModelConfig
 from retinakit.inference.anchors import generate_anchors
 from retinakit.inference.backends import Backend, make_backend, resolve_precision
-from retinakit.inference.outputs import RawOutputs
+from retinakit.inference.outputs import DenseRawOutputs, RawOutputs, dense_params_of
 from retinakit.inference.postprocess import PostprocessConfig, postprocess
 from retinakit.inference.preprocess import (
     ColorOrder,
@@ -184,7 +184,10 @@ class Detector:
         """How images are resized before the network when no TTA scales are set."""
         return self._resize
 
-    def postprocess(self, raw: RawOutputs, height: int, width: int, frames: Sequence[ImageFrame]) -> list[Faces]:
+    def postprocess(
+        self, raw: RawOutputs | DenseRawOutputs, height: int, width: int, frames: Sequence[ImageFrame]
+    ) -> list[Faces]:
         """Raw outputs of a ``height`` x ``width`` batch -> faces in each original image."""
         anchors = generate_anchors(self.model_config.anchors, height, width)
-        return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post)
+        decoder = getattr(self.backend, "decode_meshes", None) if dense_params_of(raw) is not None else None
+        return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post, decoder)

@@ -19,6 +19,27 @@ class Face:
 
 
 @dataclass(frozen=True, eq=False)
+class FaceMeshes:
+    """Dense 3D faces (models with the dense branch, see :mod:`retinakit.models.dense`).
+
+    ``vertices``: ``(N, V, 3)`` float32, x and y in pixels of the original image, z the depth
+    relative to the face centre in the same pixel scale (larger: farther from the camera).
+    ``colours``: ``(N, V, 3)`` float32 RGB albedo in [0, 1]. ``triangles``: ``(F, 3)`` int vertex
+    indices, shared by every face (the packaged face mesh's fixed topology).
+    """
+
+    vertices: np.ndarray
+    colours: np.ndarray
+    triangles: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.vertices)
+
+    def __getitem__(self, index: Any) -> FaceMeshes:
+        return FaceMeshes(self.vertices[index], self.colours[index], self.triangles)
+
+
+@dataclass(frozen=True, eq=False)
 class Faces:
     """Faces found in one image.
 
@@ -26,11 +47,14 @@ class Faces:
     coordinates: the image spans ``[0, width] x [0, height]``).
     ``scores``: ``(N,)`` float32 face probabilities, highest first as produced by the detector.
     ``landmarks``: ``(N, 5, 2)`` float32 ``(x, y)`` in :class:`retinakit.FaceLandmark` order.
+    ``meshes``: each face's dense 3D mesh, only from models with the dense branch run on the
+    torch backend (else None).
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray
+    meshes: FaceMeshes | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -44,6 +68,8 @@ class Faces:
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "landmarks", landmarks)
+        if self.meshes is not None and len(self.meshes) != len(boxes):
+            raise ValueError(f"{len(self.meshes)} meshes for {len(boxes)} faces")
 
     @staticmethod
     def empty() -> Faces:
@@ -55,10 +81,18 @@ class Faces:
         """All faces of ``parts`` in one result (no suppression)."""
         if not parts:
             return Faces.empty()
+        meshes = None
+        if all(p.meshes is not None for p in parts):
+            meshes = FaceMeshes(
+                np.concatenate([p.meshes.vertices for p in parts]),  # type: ignore[union-attr]
+                np.concatenate([p.meshes.colours for p in parts]),  # type: ignore[union-attr]
+                parts[0].meshes.triangles,  # type: ignore[union-attr]
+            )
         return Faces(
             np.concatenate([p.boxes for p in parts]),
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.landmarks for p in parts]),
+            meshes,
         )
 
     def __len__(self) -> int:
@@ -68,7 +102,8 @@ class Faces:
         """Select faces by boolean mask, integer array or slice; an int gives a 1-face result."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Faces(self.boxes[index], self.scores[index], self.landmarks[index])
+        meshes = None if self.meshes is None else self.meshes[index]
+        return Faces(self.boxes[index], self.scores[index], self.landmarks[index], meshes)
 
     def __iter__(self) -> Iterator[Face]:
         for box, score, points in zip(self.boxes, self.scores, self.landmarks, strict=True):

@@ -75,11 +75,14 @@ def detect_paths(
     wider: str | os.PathLike | None = None,
     root: Path | None = None,
     progress: Progress = no_progress,
+    save_meshes: str | os.PathLike | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One JSON record per file: ``path, width, height, faces``, or ``path, error``.
 
-    ``save_images``: write annotated copies there; ``wider``: write WIDER-format txt files there
-    (``parent/name.txt``). An output that cannot be written is reported in the record's ``error``.
+    ``save_images``: write annotated copies there (with the dense meshes when the faces carry
+    them); ``wider``: write WIDER-format txt files there (``parent/name.txt``); ``save_meshes``:
+    write each face's mesh as ``<relative path>_<face index>.obj`` there (models with the dense
+    branch). An output that cannot be written is reported in the record's ``error``.
     """
     for d in iter_detections(paths, detector, progress):
         if d.error is not None or d.image is None or d.faces is None:
@@ -94,6 +97,13 @@ def detect_paths(
                     raise OSError(f"cannot write {target}")
             if wider is not None:
                 write_wider_file(wider, f"{d.path.parent.name or 'images'}/{d.path.stem}", to_wider_rows(d.faces))
+            if save_meshes is not None and len(d.faces):
+                from retinakit.io.meshes import save_mesh
+
+                stem = Path(save_meshes) / output_name(d.path, root, "")
+                stem.parent.mkdir(parents=True, exist_ok=True)
+                for i in range(len(d.faces)):
+                    save_mesh(d.faces, i, stem.parent / f"{stem.name}_{i}.obj")
         except Exception as exc:
             record["error"] = f"output failed: {exc}"
         yield record

@@ -28,6 +28,9 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("-o", "--output", help="JSON-lines output file (default: standard output)")
     p.add_argument("--save-images", metavar="DIR", help="write annotated copies here (videos as DIR/<name>.mp4)")
+    p.add_argument(
+        "--save-meshes", metavar="DIR", help="write each face's dense mesh as .obj (dense-branch model, torch backend)"
+    )
     p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (parent/name.txt)")
     p.add_argument("--every", type=int, default=1, help="videos: process every N-th frame (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 save_images=args.save_images,
                 wider=args.wider,
                 root=root,
+                save_meshes=args.save_meshes,
                 progress=progress_bar(not args.no_progress, "img"),
             )
             failed += write_records(records, out, "detect", "path")

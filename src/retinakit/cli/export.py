@@ -16,6 +16,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="ONNX file to write")
     p.add_argument("--model", help="model preset, for checkpoints without a config")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-dense", action="store_true", help="leave out the dense branch (boxes and landmarks only)")
     p.set_defaults(func=run)
 
 
@@ -25,6 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.models.export import export_onnx
 
     model = load_model(args.weights, get_preset(args.model) if args.model else None)
+    if args.no_dense:
+        from retinakit.models.retinaface import without_dense
+
+        model = without_dense(model)
     export_onnx(model, args.output, opset=args.opset)
     print(f"wrote {args.output}")
     return EXIT_OK

@@ -52,6 +52,11 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="keep BatchNorm statistics fixed (default: on for --init builtin, whose BN is folded)",
     )
+    p.add_argument(
+        "--dense", action="store_true", default=None, help="add the dense regression branch (mesh + pixel loss)"
+    )
+    p.add_argument("--pixel-weight", type=float, help="weight of the dense pixel loss, λ3 (default 0.001)")
+    p.add_argument("--pixel-faces", type=int, help="faces per image the pixel loss renders (default 8)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

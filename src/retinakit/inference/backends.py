@@ -23,7 +23,15 @@ import numpy as np
 
 from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
 from retinakit.errors import ModelError
-from retinakit.inference.outputs import INPUT_NAME, OUTPUT_NAMES, RawOutputs
+from retinakit.inference.outputs import (
+    DENSE_OUTPUT_NAME,
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    DenseRawOutputs,
+    RawOutputs,
+    raw_outputs,
+)
+from retinakit.result import FaceMeshes
 
 BUILTIN_NAME = "retinaface_mobilenet0.25"
 InputLayout = Literal["nchw_float", "nhwc_uint8"]
@@ -122,8 +130,9 @@ def _model_config(path: Path, config: ModelConfig | None, stored: str | None) ->
 
 
 def _check_signature(path: Path, inputs: list[str], outputs: list[str]) -> None:
-    """A RetinaFace graph has one input ``image`` and the outputs :data:`OUTPUT_NAMES`, in order."""
-    if inputs != [INPUT_NAME] or tuple(outputs) != OUTPUT_NAMES:
+    """A RetinaFace graph has one input ``image`` and the outputs :data:`OUTPUT_NAMES`, in order
+    (then ``dense_params`` for a model with the dense branch)."""
+    if inputs != [INPUT_NAME] or tuple(outputs) not in (OUTPUT_NAMES, (*OUTPUT_NAMES, DENSE_OUTPUT_NAME)):
         raise ModelError(
             f"{path}: not a retinakit RetinaFace model: expected input {INPUT_NAME!r} and outputs "
             f"{', '.join(OUTPUT_NAMES)}; it has inputs {', '.join(inputs) or 'none'} and outputs "
@@ -137,7 +146,7 @@ class Backend(Protocol):
     config: ModelConfig
     input_layout: InputLayout
 
-    def __call__(self, batch: np.ndarray) -> RawOutputs: ...
+    def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs: ...
 
 
 class OnnxBackend:
@@ -173,8 +182,8 @@ class OnnxBackend:
         #: ``int8`` for graphs made by :func:`retinakit.models.quantize.quantize_onnx`, else ``fp32``
         self.precision = "int8" if QUANTIZATION_KEY in meta else "fp32"
 
-    def __call__(self, batch: np.ndarray) -> RawOutputs:
-        return RawOutputs(*self.session.run(None, {self._input: batch}))
+    def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs:
+        return raw_outputs(*self.session.run(None, {self._input: batch}))
 
 
 class OpenVinoBackend:
@@ -219,9 +228,9 @@ class OpenVinoBackend:
         self._request = self.compiled.create_infer_request()
         self._outputs = list(self.compiled.outputs)
 
-    def __call__(self, batch: np.ndarray) -> RawOutputs:
+    def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs:
         result = self._request.infer({0: batch})
-        return RawOutputs(*(np.array(result[o]) for o in self._outputs))
+        return raw_outputs(*(np.array(result[o]) for o in self._outputs))
 
 
 class TorchBackend:
@@ -249,11 +258,20 @@ class TorchBackend:
         self.input_layout: InputLayout = "nchw_float"
         self._torch = torch
 
-    def __call__(self, batch: np.ndarray) -> RawOutputs:
+    def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs:
         torch = self._torch
         with torch.inference_mode():
             out = self.model(torch.from_numpy(batch).to(self.device))
-        return RawOutputs(*(o.float().cpu().numpy() for o in out))
+        return raw_outputs(*(o.float().cpu().numpy() for o in out))
+
+    def decode_meshes(self, params: np.ndarray, boxes: np.ndarray) -> FaceMeshes | None:
+        """Meshes of faces from their dense parameters ``(N, 144)`` and boxes ``(N, 4)`` (input
+        pixels); None for a model without the dense branch."""
+        if getattr(self.model, "dense", None) is None:
+            return None
+        from retinakit.models.dense.reconstruct import meshes_in_boxes
+
+        return meshes_in_boxes(self.model.dense, params, boxes)
 
 
 PRECISIONS = ("auto", "fp32", "int8", "bf16")

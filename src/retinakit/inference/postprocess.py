@@ -8,16 +8,19 @@ NMS, keep-k, mapping back to the original image, clipping boxes to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from retinakit.inference.box_coder import decode_boxes, decode_landmarks
 from retinakit.inference.boxes import nms
-from retinakit.inference.outputs import RawOutputs
+from retinakit.inference.outputs import DenseRawOutputs, RawOutputs, dense_params_of
 from retinakit.inference.preprocess import ImageFrame
-from retinakit.result import Faces
+from retinakit.result import FaceMeshes, Faces
+
+#: ``(dense params (N, 144), boxes (N, 4) xyxy in network-input pixels) -> FaceMeshes`` in those pixels.
+MeshDecoder = Callable[[np.ndarray, np.ndarray], "FaceMeshes | None"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,12 @@ def postprocess_image(
     variances: tuple[float, float],
     frame: ImageFrame,
     config: PostprocessConfig,
+    dense_params: np.ndarray | None = None,
+    mesh_decoder: MeshDecoder | None = None,
 ) -> Faces:
-    """Faces of one image from its ``(A, 4)``, ``(A, 2)``, ``(A, 10)`` raw outputs and ``(A, 4)`` anchors."""
+    """Faces of one image from its ``(A, 4)``, ``(A, 2)``, ``(A, 10)`` raw outputs and ``(A, 4)`` anchors.
+
+    With ``(A, 144)`` ``dense_params`` and a ``mesh_decoder``, the kept faces carry their meshes."""
     t = config.score_threshold
     margin = math.log(t / (1.0 - t)) if t > 0 else -np.inf
     diff = logits[:, 1] - logits[:, 0]
@@ -75,26 +82,46 @@ def postprocess_image(
     boxes, scores = boxes[keep], scores[keep]
     points = decode_landmarks(landmark_deltas[candidates[keep]].astype(np.float32), sel_anchors[keep], variances)
     scale = np.array([frame.scale_x, frame.scale_y], dtype=np.float32)
+    meshes = None
+    if dense_params is not None and mesh_decoder is not None:
+        decoded = mesh_decoder(dense_params[candidates[keep]], boxes)
+        if decoded is not None:
+            xyz_scale = np.array([frame.scale_x, frame.scale_y, frame.scale_x], dtype=np.float32)
+            meshes = FaceMeshes(decoded.vertices / xyz_scale, decoded.colours, decoded.triangles)
     boxes = (boxes.reshape(-1, 2, 2) / scale).reshape(-1, 4)
     boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, frame.width)
     boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, frame.height)
-    return Faces(boxes, scores, points / scale)
+    return Faces(boxes, scores, points / scale, meshes)
 
 
 def postprocess(
-    raw: RawOutputs,
+    raw: RawOutputs | DenseRawOutputs,
     anchors: np.ndarray,
     variances: tuple[float, float],
     frames: Sequence[ImageFrame],
     config: PostprocessConfig,
+    mesh_decoder: MeshDecoder | None = None,
 ) -> list[Faces]:
-    """Faces for every image of a batch of raw outputs (numpy) sharing one ``(A, 4)`` anchor set."""
-    deltas, logits, points = (np.asarray(x) for x in raw)
+    """Faces for every image of a batch of raw outputs (numpy) sharing one ``(A, 4)`` anchor set;
+    with ``raw.dense_params`` and a ``mesh_decoder``, with their meshes."""
+    deltas, logits, points = (np.asarray(x) for x in raw[:3])
     if len(frames) != deltas.shape[0]:
         raise ValueError(f"{len(frames)} frames for a batch of {deltas.shape[0]}")
     if deltas.shape[1] != anchors.shape[0]:
         raise ValueError(f"network gave {deltas.shape[1]} predictions for {anchors.shape[0]} anchors")
+    params = dense_params_of(raw)
+    dense = None if params is None or mesh_decoder is None else np.asarray(params)
     return [
-        postprocess_image(deltas[i], logits[i], points[i], anchors, variances, frame, config)
+        postprocess_image(
+            deltas[i],
+            logits[i],
+            points[i],
+            anchors,
+            variances,
+            frame,
+            config,
+            None if dense is None else dense[i],
+            mesh_decoder,
+        )
         for i, frame in enumerate(frames)
     ]

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from retinakit.config import CONFIG_KEY
-from retinakit.inference.outputs import INPUT_NAME, OUTPUT_NAMES
+from retinakit.inference.outputs import DENSE_OUTPUT_NAME, INPUT_NAME, OUTPUT_NAMES
 from retinakit.models.retinaface import RetinaFace
 
 DEFAULT_OPSET = 17
@@ -28,7 +28,8 @@ def export_onnx(
     model = model.eval()
     sample = torch.zeros(1, 3, *sample_size)
     dynamic = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
-    dynamic.update({name: {0: "batch", 1: "anchors"} for name in OUTPUT_NAMES})
+    names = [*OUTPUT_NAMES, DENSE_OUTPUT_NAME] if model.config.dense else list(OUTPUT_NAMES)
+    dynamic.update({name: {0: "batch", 1: "anchors"} for name in names})
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -36,7 +37,7 @@ def export_onnx(
             (sample,),
             os.fspath(path),
             input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES),
+            output_names=names,
             dynamic_axes=dynamic,
             opset_version=opset,
             do_constant_folding=True,

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,9 @@ class TrainConfig:
     ``val_*`` and ``eval_every``: WIDER evaluation every N epochs (0: never). ``freeze_bn``: keep
     BatchNorm statistics fixed (small batches may benefit). ``unfold_batches``: training batches
     used to re-parameterise the built-in weights' folded BatchNorm (see
-    :mod:`retinakit.models.batchnorm`) when ``init="builtin"``.
+    :mod:`retinakit.models.batchnorm`) when ``init="builtin"``. ``dense``: add the dense
+    regression branch to the preset (trained by the pixel loss, weight ``pixel_weight`` = λ3, on at
+    most ``pixel_faces`` faces per image); starting weights without it leave it randomly initialised.
     """
 
     labels: str
@@ -74,6 +76,9 @@ class TrainConfig:
     eval_every: int = 0
     freeze_bn: bool = False
     unfold_batches: int = 8
+    dense: bool = False
+    pixel_weight: float = 0.001
+    pixel_faces: int = 8
 
     def schedule(self) -> tuple[float, tuple[int, ...]]:
         """Warm-up length (epochs) and lr milestones (epochs) for this run's length."""
@@ -104,12 +109,12 @@ def initialise(model: RetinaFace, init: str) -> None:
         from retinakit.inference.backends import builtin_weights
 
         state, _ = read_weights(builtin_weights("safetensors"))
-        model.load_state_dict(state, strict=True)
+        _load(model, state)
         return
     kind, _, path = init.partition(":")
     if kind == "checkpoint" and path:
         state, _ = read_weights(path)
-        model.load_state_dict(state, strict=True)
+        _load(model, state)
     elif kind == "backbone" and path:
         obj = torch.load(path, map_location="cpu", weights_only=False)
         state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
@@ -122,6 +127,14 @@ def initialise(model: RetinaFace, init: str) -> None:
             raise ValueError(f"{path}: not a backbone for {model.config.backbone}: {exc}") from None
     else:
         raise ValueError(f"init must be none, builtin, backbone:PATH or checkpoint:PATH, got {init!r}")
+
+
+def _load(model: RetinaFace, state: dict[str, torch.Tensor]) -> None:
+    """Strict loading, except that weights without the dense branch leave it as initialised."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("dense.")]
+    if missing or unexpected:
+        raise RuntimeError(f"weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
 def _save_atomic(obj: dict[str, Any], path: Path) -> None:
@@ -180,8 +193,10 @@ class Trainer:
         """Model, data, loss, optimizer, schedule, AMP scaler and (under torchrun) the DDP wrapper."""
         config, device = self.config, self.runtime.device
         torch.manual_seed(config.seed)
-        self.model_config = get_preset(config.model)
-        self.loss_config = get_loss_preset(config.loss)
+        self.model_config = replace(get_preset(config.model), dense=config.dense or get_preset(config.model).dense)
+        self.loss_config = replace(
+            get_loss_preset(config.loss), pixel_weight=config.pixel_weight, pixel_faces=config.pixel_faces
+        )
         model = build_model(self.model_config)
         initialise(model, config.init)
         model.to(device)
@@ -223,7 +238,9 @@ class Trainer:
             if config.max_steps_per_epoch is None
             else min(len(self.loader), config.max_steps_per_epoch)
         )
-        self.criterion = MultiTaskLoss(self.loss_config, self.model_config.anchors.variances)
+        self.criterion = MultiTaskLoss(
+            self.loss_config, self.model_config.anchors.variances, model.dense, self.model_config.input
+        )
         anchors = generate_anchors(self.model_config.anchors, config.image_size, config.image_size)
         self.anchors = torch.from_numpy(anchors.copy()).to(device)
         decay: list[torch.nn.Parameter] = []
@@ -313,7 +330,7 @@ class Trainer:
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         with torch.autocast(device.type, enabled=self.use_amp):
             raw = self.net(images)
-        losses = self.criterion(raw, targets, self.anchors)
+        losses = self.criterion(raw, targets, self.anchors, images)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["total"]).backward()
         self.scaler.step(self.optimizer)
