@@ -1,0 +1,101 @@
+"""The ``serve`` sub-command: flags -> :class:`ServeConfig` -> :func:`retinakit.apps.serve.serve`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from typing import Any
+
+from retinakit.apps.serve.config import API_KEY_ENV, ServeConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="face detection over HTTP with a web page (needs the 'serve' extra)",
+        description="Serve POST /v1/detect, /v1/align, /healthz, /readyz, /metrics, the page at / and the docs at "
+        "/docs. --threshold and --max-size are the defaults of requests; the model runs at --min-threshold.",
+    )
+    d = ServeConfig()
+    p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}: this machine only)")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port})")
+    p.add_argument("--api-key", help=f"require this key (default: ${API_KEY_ENV} if set, else no authentication)")
+    p.add_argument("--min-threshold", type=float, default=d.detector.score_threshold, help="lowest request threshold")
+    p.add_argument("--engine", choices=("batch", "pool"), default=d.engine, help="micro-batching or a worker pool")
+    p.add_argument("--workers", type=int, default=d.workers, help=f"inference threads (default {d.workers})")
+    p.add_argument("--max-batch", type=int, default=d.max_batch, help=f"images per batch (default {d.max_batch})")
+    p.add_argument("--batch-window-ms", type=float, default=d.batch_window_ms, help="micro-batching window")
+    p.add_argument("--max-queue", type=int, default=d.max_queue, help="requests admitted at once; then 503")
+    p.add_argument("--timeout", type=float, default=d.request_timeout, help="request timeout in seconds (504)")
+    p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20, help="upload size limit (413)")
+    p.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6, help="pixel limit (413)")
+    p.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    _detector_flags()(p, d.default_threshold)
+    p.set_defaults(func=run)
+
+
+def _detector_flags() -> Any:
+    from retinakit.cli import _add_detector_flags
+
+    return _add_detector_flags
+
+
+def config_from_args(args: argparse.Namespace) -> ServeConfig:
+    """The ServeConfig of the flags; the detector flags build the detector's config."""
+    from retinakit.cli import _detector_options
+    from retinakit.detector import DetectorConfig
+
+    options = _detector_options(args)
+    threshold = options.pop("score_threshold", ServeConfig.default_threshold)
+    max_side = options.pop("max_side", ServeConfig.default_max_side)
+    scales = options.pop("scales", None)
+    flip = options.pop("flip", None)
+    detector = DetectorConfig(**{**options, "score_threshold": min(args.min_threshold, threshold)})
+    config = ServeConfig(
+        host=args.host,
+        port=args.port,
+        detector=detector,
+        default_threshold=threshold,
+        default_max_side=max_side or None,
+        engine=args.engine,
+        workers=args.workers,
+        max_batch=args.max_batch,
+        batch_window_ms=args.batch_window_ms,
+        max_queue=args.max_queue,
+        request_timeout=args.timeout,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_pixels=int(args.max_megapixels * 1e6),
+        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        cors_origins=tuple(args.cors_origin),
+    )
+    if scales:
+        config = replace(config, tta_scales=tuple(scales), tta_flip=bool(flip))
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from retinakit.apps.serve import serve
+
+    try:
+        config = config_from_args(args)
+    except (TypeError, ValueError) as exc:
+        print(f"retinakit serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        serve(config, log_level=args.log_level)
+    except ImportError as exc:
+        print(str(exc).split(" (")[0], file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m retinakit.apps.serve")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))

@@ -1,0 +1,73 @@
+"""The service's settings: one frozen dataclass, one CLI flag per field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from retinakit.detector import DetectorConfig
+
+#: Environment variable read for the API key when ``--api-key`` is not given.
+API_KEY_ENV = "RETINAKIT_API_KEY"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How ``retinakit serve`` runs and what it accepts.
+
+    Detection: ``detector`` is the configuration of the one model the service loads (its
+    ``score_threshold`` is the lowest threshold a request may ask for: a request's threshold filters
+    the detector's faces, which gives the same faces as detecting at that threshold). ``tta_scales``
+    and ``tta_flip`` are the test-time augmentation a request turns on with ``tta=true`` (the paper's
+    setting by default; the second detector shares the loaded model).
+
+    Engine: ``engine="batch"`` collects concurrent requests for up to ``batch_window_ms`` into one
+    forward pass of at most ``max_batch`` images; ``engine="pool"`` runs each request on its own in
+    ``workers`` threads. ``max_queue`` bounds the requests waiting for inference: one more is refused
+    with 503 and ``Retry-After``. ``request_timeout`` (seconds) bounds the wait for a result (504).
+
+    Limits: ``max_upload_bytes`` (413), ``max_pixels`` (413, checked from the file header before
+    decoding), ``max_request_side`` (largest ``max_side`` a request may ask for). ``api_key``: when set,
+    ``/v1/*`` needs ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. ``cors_origins``: allowed
+    browser origins (none by default: CORS off).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    detector: DetectorConfig = field(default_factory=lambda: DetectorConfig(score_threshold=0.3))
+    default_threshold: float = 0.5
+    default_max_side: int | None = 1280
+    max_request_side: int = 4096
+    tta_scales: tuple[int, ...] = (500, 800, 1100, 1400, 1700)
+    tta_flip: bool = True
+    engine: Literal["batch", "pool"] = "batch"
+    workers: int = 1
+    max_batch: int = 8
+    batch_window_ms: float = 5.0
+    max_queue: int = 64
+    request_timeout: float = 30.0
+    retry_after: int = 1
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        checks = {
+            "workers": self.workers >= 1,
+            "max_batch": self.max_batch >= 1,
+            "batch_window_ms": self.batch_window_ms >= 0,
+            "max_queue": self.max_queue >= 1,
+            "request_timeout": self.request_timeout > 0,
+            "max_upload_bytes": self.max_upload_bytes >= 1,
+            "max_pixels": self.max_pixels >= 1,
+            "max_request_side": self.max_request_side >= 32,
+            "default_threshold": self.detector.score_threshold <= self.default_threshold <= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid serve setting(s): {', '.join(bad)} ({self})")
+        if self.engine not in ("batch", "pool"):
+            raise ValueError(f"engine must be 'batch' or 'pool', got {self.engine!r}")
+        if self.api_key == "":
+            raise ValueError("api_key must not be empty (leave it unset to turn authentication off)")

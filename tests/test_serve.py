@@ -1,0 +1,452 @@
+"""retinakit serve: the HTTP API with FastAPI's test client, the limits, the engines and the metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient
+
+from retinakit import Detector, Faces
+from retinakit.apps.serve import ServeConfig, create_app
+from retinakit.apps.serve.app import ERRORS
+from retinakit.apps.serve.engine import BatchEngine, PoolEngine
+from retinakit.apps.serve.limits import image_header
+from retinakit.apps.serve.metrics import Counter, Histogram
+
+STATIC = Path(__file__).resolve().parents[1] / "src" / "retinakit" / "apps" / "serve" / "static"
+
+
+def encode(image_bgr: np.ndarray, ext: str = ".png", params: tuple[int, ...] = ()) -> bytes:
+    ok, data = cv2.imencode(ext, image_bgr, list(params))
+    assert ok
+    return data.tobytes()
+
+
+@pytest.fixture(scope="module")
+def astronaut_bgr(astronaut_rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(astronaut_rgb[:, :, ::-1])
+
+
+@pytest.fixture(scope="module")
+def astronaut_png(astronaut_bgr: np.ndarray) -> bytes:
+    return encode(astronaut_bgr)  # lossless: the service sees exactly these pixels
+
+
+def make_client(detector: Detector, **options: object) -> TestClient:
+    options.setdefault("detector", detector.config)
+    return TestClient(create_app(ServeConfig(**options), detector=detector))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def client(detector: Detector):
+    with make_client(detector) as c:
+        yield c
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert ERRORS[code] == status
+    return body
+
+
+# ----------------------------------------------------------------------------- endpoints
+
+
+def test_health_ready_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["model"]["name"] == "mobilenet0.25" and ready["model"]["weights"] == "built-in"
+    assert ready["limits"]["max_pixels"] == ServeConfig().max_pixels
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/detect", "/v1/align", "/healthz", "/readyz", "/metrics"} <= set(paths)
+    body = paths["/v1/detect"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "image/jpeg", "application/octet-stream"} <= set(body)
+    params = {p["name"] for p in paths["/v1/detect"]["post"]["parameters"]}
+    assert params == {"threshold", "max_side", "landmarks", "tta", "crops", "crop_size"}
+    assert "/docs" in client.get("/docs").text or client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("engine", ["batch", "pool"])
+def test_detect_raw_body_matches_the_library(
+    detector: Detector, astronaut_bgr: np.ndarray, astronaut_png: bytes, engine: str
+) -> None:
+    expected = detector.detect_bgr([astronaut_bgr])[0]
+    assert len(expected) == 1  # the astronaut photo has one face
+    with make_client(detector, engine=engine) as c:
+        r = c.post("/v1/detect", content=astronaut_png, headers={"content-type": "image/png"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["width"], body["height"]) == (512, 512)
+    assert body["model"] == {"name": "mobilenet0.25", "weights": "built-in", "backend": "onnx", "version": "0.1.0"}
+    assert body["options"]["threshold"] == 0.5 and body["options"]["max_side"] == 1280
+    (face,) = body["faces"]
+    np.testing.assert_allclose(face["box"], expected.boxes[0], atol=0.01)
+    np.testing.assert_allclose(face["box_relative"], expected.boxes[0] / 512, atol=1e-5)
+    assert face["score"] == pytest.approx(float(expected.scores[0]), abs=1e-5)
+    assert list(face["landmarks"]) == ["left_eye", "right_eye", "nose", "left_mouth", "right_mouth"]
+    np.testing.assert_allclose(list(face["landmarks"].values()), expected.landmarks[0], atol=0.01)
+    assert face["landmarks"]["left_eye"][0] < face["landmarks"]["right_eye"][0]  # as seen in the image
+    assert "crop" not in face
+
+
+def test_detect_multipart_with_json_options_and_crops(
+    client: TestClient, detector: Detector, astronaut_bgr: np.ndarray, astronaut_png: bytes
+) -> None:
+    options = {"crops": True, "crop_size": 96, "landmarks": False}
+    r = client.post(
+        "/v1/detect?crops=false",  # the JSON options win over the query
+        files={"image": ("a.png", astronaut_png, "image/png")},
+        data={"options": json.dumps(options)},
+    )
+    assert r.status_code == 200, r.text
+    (face,) = r.json()["faces"]
+    assert "landmarks" not in face
+    crop = cv2.imdecode(np.frombuffer(base64.b64decode(face["crop"]), np.uint8), cv2.IMREAD_COLOR)
+    expected = detector.detect_bgr([astronaut_bgr])[0].align(astronaut_bgr, size=96)[0]
+    assert crop.shape == (96, 96, 3)
+    assert np.abs(crop.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_align_threshold_and_max_side(client: TestClient, astronaut_png: bytes) -> None:
+    r = client.post("/v1/align", content=astronaut_png)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["options"]["threshold"] == 0.9 and body["options"]["crops"] is True
+    assert len(body["faces"]) == 1 and body["faces"][0]["crop"]
+    # the face scores 0.9994: a higher threshold leaves none
+    assert client.post("/v1/detect?threshold=0.9999", content=astronaut_png).json()["faces"] == []
+    small = client.post("/v1/detect?max_side=256", content=astronaut_png).json()
+    assert (small["width"], small["height"]) == (512, 512)  # coordinates stay in the uploaded image
+    assert small["faces"][0]["box"][2] > 256  # x2 of the face, about 273 px
+
+
+def test_tta_shares_the_loaded_model(client: TestClient, astronaut_png: bytes) -> None:
+    r = client.post("/v1/detect?tta=true&max_side=0", content=astronaut_png)
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    state = client.app.state.service
+    tta = state.detector_for(None, True)
+    assert tta.backend is state.detector.backend and tta.config.flip and len(tta.config.scales) == 5
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height pixels (a decompression bomb's header) and holds no image data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+def test_limits_errors(detector: Detector, astronaut_png: bytes, astronaut_bgr: np.ndarray) -> None:
+    with make_client(detector, max_upload_bytes=100_000, max_pixels=512 * 512 - 1) as c:
+        assert len(astronaut_png) > 100_000
+        assert_error(c.post("/v1/detect", content=astronaut_png), 413, "payload_too_large")
+        files = {"image": ("a.png", astronaut_png, "image/png")}
+        assert_error(c.post("/v1/detect", files=files), 413, "payload_too_large")
+        chunks = (astronaut_png[i : i + 8192] for i in range(0, len(astronaut_png), 8192))  # no Content-Length
+        assert_error(c.post("/v1/detect", content=chunks), 413, "payload_too_large")
+        small_jpeg = encode(astronaut_bgr, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 50))
+        assert len(small_jpeg) < 100_000
+        body = assert_error(c.post("/v1/detect", content=small_jpeg), 413, "too_many_pixels")
+        assert "512 x 512" in body["error"]["message"]
+        bomb = png_header(100_000, 100_000)
+        assert_error(c.post("/v1/detect", content=bomb), 413, "too_many_pixels")
+
+
+def test_image_errors(client: TestClient, astronaut_bgr: np.ndarray) -> None:
+    assert_error(client.post("/v1/detect", content=b""), 400, "missing_image")
+    assert_error(client.post("/v1/detect", content=b"GIF89a not supported" * 10), 415, "unsupported_image")
+    assert_error(client.post("/v1/detect", content=b"hello, world" * 100), 415, "unsupported_image")
+    truncated = encode(astronaut_bgr, ".jpg")[:2000]  # a valid header, then the data stops
+    assert image_header(truncated) is not None
+    r = client.post("/v1/detect", content=truncated)
+    assert r.status_code in (200, 400)  # libjpeg may decode a truncated file as grey; a broken header is not
+    assert_error(client.post("/v1/detect", content=png_header(64, 64) + b"\x00" * 32), 400, "bad_image")
+    assert_error(client.post("/v1/detect", files={"file": ("a.png", b"x", "image/png")}), 400, "missing_image")
+    assert_error(client.get("/v1/detect"), 405, "method_not_allowed")
+    assert_error(client.get("/nowhere"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "threshold=2",
+        "threshold=0.1",  # below the server's floor (0.3)
+        "threshold=abc",
+        "max_side=10",
+        "max_side=100000",
+        "crop_size=4",
+        "landmarks=maybe",
+        "colour=red",
+    ],
+)
+def test_bad_options(client: TestClient, astronaut_png: bytes, query: str) -> None:
+    body = assert_error(client.post(f"/v1/detect?{query}", content=astronaut_png), 422, "invalid_option")
+    assert query.split("=")[0] in body["error"]["message"]
+
+
+@pytest.mark.parametrize("options", ["{not json", "[1, 2]", '{"threshold": 7}', '{"size": 5}'])
+def test_bad_json_options(client: TestClient, astronaut_png: bytes, options: str) -> None:
+    files = {"image": ("a.png", astronaut_png, "image/png")}
+    assert_error(client.post("/v1/detect", files=files, data={"options": options}), 422, "invalid_option")
+
+
+def test_api_key(detector: Detector, astronaut_png: bytes) -> None:
+    with make_client(detector, api_key="s3cret") as c:
+        body = assert_error(c.post("/v1/detect", content=astronaut_png), 401, "unauthorized")
+        assert "Bearer" in body["error"]["message"]
+        r = c.post("/v1/detect", content=astronaut_png, headers={"Authorization": "Bearer wrong"})
+        assert_error(r, 401, "unauthorized")
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert_error(c.post("/v1/align", content=astronaut_png, headers={"X-API-Key": "s3cre"}), 401, "unauthorized")
+        bearer = {"Authorization": "Bearer s3cret"}
+        assert c.post("/v1/detect", content=astronaut_png, headers=bearer).status_code == 200
+        assert c.post("/v1/align", content=astronaut_png, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/healthz").status_code == 200 and c.get("/readyz").json()["auth"] is True
+
+
+class GatedBackend:
+    """The real backend, held at a gate until the test opens it: a deterministic slow detector."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.config = inner, inner.config
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def __call__(self, batch: np.ndarray):
+        self.entered.set()
+        assert self.gate.wait(10)
+        return self.inner(batch)
+
+
+def wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("engine", ["batch", "pool"])
+def test_full_queue_answers_503_with_retry_after(detector: Detector, astronaut_png: bytes, engine: str) -> None:
+    gated = GatedBackend(detector.backend)
+    slow = Detector(detector.config, backend_instance=gated)
+    with make_client(slow, max_queue=1, retry_after=7, engine=engine) as c:
+        first: list = []
+        worker = threading.Thread(target=lambda: first.append(c.post("/v1/detect", content=astronaut_png)))
+        worker.start()
+        assert gated.entered.wait(5)
+        assert c.app.state.engine.depth == 1
+        r = c.post("/v1/detect", content=astronaut_png)
+        assert_error(r, 503, "overloaded")
+        assert r.headers["retry-after"] == "7"
+        assert "retinakit_queue_depth 1" in c.get("/metrics").text
+        gated.gate.set()
+        worker.join(10)
+        assert first[0].status_code == 200 and len(first[0].json()["faces"]) == 1
+        assert c.post("/v1/detect", content=astronaut_png).status_code == 200  # room again
+        assert c.app.state.engine.depth == 0
+
+
+def test_request_timeout_answers_504(detector: Detector, astronaut_png: bytes) -> None:
+    gated = GatedBackend(detector.backend)
+    slow = Detector(detector.config, backend_instance=gated)
+    with make_client(slow, request_timeout=0.3) as c:
+        body = assert_error(c.post("/v1/detect", content=astronaut_png), 504, "timeout")
+        assert "0.3 s" in body["error"]["message"]
+        assert c.app.state.engine.depth == 0  # the place in the queue is given back
+        gated.gate.set()
+
+
+def test_not_ready_until_the_model_loads(tmp_path: Path, astronaut_png: bytes) -> None:
+    from retinakit import DetectorConfig
+
+    config = ServeConfig(detector=DetectorConfig(score_threshold=0.3, weights=str(tmp_path / "missing.onnx")))
+    with TestClient(create_app(config)) as c:  # the detector is loaded at start-up, in a thread
+        wait_for(lambda: c.app.state.service.load_error is not None)
+        body = assert_error(c.get("/readyz"), 503, "not_ready")
+        assert "missing.onnx" in body["error"]["message"]
+        r = c.post("/v1/detect", content=astronaut_png)
+        assert_error(r, 503, "not_ready")
+        assert "retry-after" in r.headers
+        assert c.get("/healthz").status_code == 200
+
+
+def test_loads_the_builtin_model_at_start_up(astronaut_png: bytes) -> None:
+    with TestClient(create_app(ServeConfig())) as c:
+        wait_for(lambda: c.get("/readyz").status_code == 200, 30)
+        assert len(c.post("/v1/detect", content=astronaut_png).json()["faces"]) == 1
+
+
+# ----------------------------------------------------------------------------- metrics and page
+
+
+def test_metrics(detector: Detector, astronaut_png: bytes) -> None:
+    with make_client(detector) as c:
+        for _ in range(2):
+            assert c.post("/v1/detect", content=astronaut_png).status_code == 200
+        c.post("/v1/detect", content=b"nope")
+        r = c.get("/metrics")
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = r.text.splitlines()
+    assert 'retinakit_requests_total{endpoint="/v1/detect",status="200"} 2' in lines
+    assert 'retinakit_requests_total{endpoint="/v1/detect",status="415"} 1' in lines
+    assert 'retinakit_request_duration_seconds_count{endpoint="/v1/detect"} 3' in lines
+    assert 'retinakit_request_duration_seconds_bucket{endpoint="/v1/detect",le="+Inf"} 3' in lines
+    assert "retinakit_faces_detected_total 2" in lines
+    assert "retinakit_images_processed_total 2" in lines
+    assert "retinakit_queue_depth 0" in lines
+    assert "# TYPE retinakit_request_duration_seconds histogram" in lines
+
+
+def test_metric_text_format() -> None:
+    counter = Counter("x_total", "Things.")
+    assert counter.samples() == ["x_total 0"]
+    counter.inc(endpoint='a"b', status="200")
+    counter.inc(2, status="200", endpoint='a"b')
+    assert counter.samples() == ['x_total{endpoint="a\\"b",status="200"} 3']
+    hist = Histogram("t_seconds", "Time.", buckets=(0.1, 1.0))
+    for v in (0.05, 0.1, 0.5, 3.0):
+        hist.observe(v)
+    assert hist.samples() == [
+        't_seconds_bucket{le="0.1"} 2',  # le is inclusive
+        't_seconds_bucket{le="1"} 3',
+        't_seconds_bucket{le="+Inf"} 4',
+        "t_seconds_sum 3.65",
+        "t_seconds_count 4",
+    ]
+
+
+def test_page_and_assets_need_no_cdn(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/static/app.js">' in page.text and 'id="file"' in page.text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        assert "http://" not in text and "https://" not in text, f"{path.name} loads something from outside"
+
+
+def test_cors_off_by_default_and_on_when_asked(detector: Detector) -> None:
+    origin = {"Origin": "http://example.test"}
+    with make_client(detector) as c:
+        assert "access-control-allow-origin" not in c.get("/healthz", headers=origin).headers
+    with make_client(detector, cors_origins=("http://example.test",)) as c:
+        assert c.get("/healthz", headers=origin).headers["access-control-allow-origin"] == "http://example.test"
+
+
+# ----------------------------------------------------------------------------- header sniffing
+
+
+@pytest.mark.parametrize(
+    ("ext", "params", "fmt"),
+    [
+        (".jpg", (), "jpeg"),
+        (".jpg", (cv2.IMWRITE_JPEG_PROGRESSIVE, 1), "jpeg"),
+        (".png", (), "png"),
+        (".webp", (cv2.IMWRITE_WEBP_QUALITY, 80), "webp"),
+        (".webp", (cv2.IMWRITE_WEBP_QUALITY, 101), "webp"),  # lossless (VP8L)
+        (".bmp", (), "bmp"),
+    ],
+)
+def test_image_header_reads_the_size_without_decoding(ext: str, params: tuple[int, ...], fmt: str) -> None:
+    image = np.random.default_rng(0).integers(0, 255, (23, 37, 3), dtype=np.uint8)
+    data = encode(image, ext, params)
+    header = image_header(data)
+    assert header is not None and (header.format, header.width, header.height) == (fmt, 37, 23)
+    assert image_header(data[:10]) is None  # truncated before the size
+
+
+def test_image_header_rejects_other_data() -> None:
+    assert image_header(b"") is None
+    assert image_header(b"\xff\xd8\xff\xd9") is None  # JPEG that ends before any frame header
+    assert image_header(png_header(0, 10)) is None
+    assert image_header(b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 20) is None
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+class RecordingDetector:
+    """Stands in for a Detector: one face per image whose score is the image's first pixel / 100."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def detect_bgr(self, images: list[np.ndarray]) -> list[Faces]:
+        self.batches.append(len(images))
+        time.sleep(0.01)
+        return [Faces(np.zeros((1, 4)), [im[0, 0, 0] / 100], np.zeros((1, 5, 2))) for im in images]
+
+
+async def _submit_together(engine, detector, images: list[np.ndarray]) -> list[Faces]:
+    await engine.start()
+    try:
+
+        async def one(image: np.ndarray) -> Faces:
+            with engine.admit():
+                await asyncio.sleep(0)  # every request is admitted before the first reaches the queue
+                return await engine.detect(image, detector)
+
+        return await asyncio.gather(*(one(im) for im in images))
+    finally:
+        await engine.stop()
+
+
+def test_batch_engine_batches_concurrent_requests_by_shape() -> None:
+    fake = RecordingDetector()
+    images = [np.full((8, 8, 3), i, np.uint8) for i in range(6)] + [np.full((4, 8, 3), 50, np.uint8)]
+    engine = BatchEngine(max_queue=16, workers=1, max_batch=4, window=0.2)
+    results = asyncio.run(_submit_together(engine, fake, images))
+    assert [float(r.scores[0]) for r in results] == pytest.approx([0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.5])
+    assert sorted(fake.batches) == [1, 2, 4]  # 4 + 2 of one shape, and the other shape alone
+
+
+def test_pool_engine_runs_one_image_per_pass() -> None:
+    fake = RecordingDetector()
+    images = [np.full((8, 8, 3), i, np.uint8) for i in range(3)]
+    results = asyncio.run(_submit_together(PoolEngine(max_queue=16, workers=2), fake, images))
+    assert [float(r.scores[0]) for r in results] == pytest.approx([0, 0.01, 0.02])
+    assert fake.batches == [1, 1, 1]
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_command_line_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    from retinakit.apps.serve.command import add_parser, config_from_args
+
+    def parse(*argv: str) -> ServeConfig:
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        add_parser(parser.add_subparsers(dest="command"))
+        return config_from_args(parser.parse_args(["serve", *argv]))
+
+    monkeypatch.delenv("RETINAKIT_API_KEY", raising=False)
+    config = parse("--threshold", "0.7", "--max-size", "640", "--threads", "1", "--max-queue", "5")
+    assert config.api_key is None and config.default_threshold == 0.7 and config.default_max_side == 640
+    assert config.detector.threads == 1 and config.detector.score_threshold == 0.3 and config.max_queue == 5
+    assert config.host == "127.0.0.1" and config.cors_origins == ()
+    monkeypatch.setenv("RETINAKIT_API_KEY", "from-env")
+    assert parse().api_key == "from-env"
+    assert parse("--api-key", "flag").api_key == "flag"
+    with pytest.raises(ValueError, match="default_threshold"):
+        ServeConfig(default_threshold=0.1)
