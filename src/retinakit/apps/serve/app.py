@@ -126,6 +126,10 @@ class ServiceState:
             self._derived[key] = found
         return found
 
+    def floor(self) -> float:
+        """The lowest threshold a request may ask for: the loaded detector's."""
+        return (self.detector.config if self.detector is not None else self.config.detector).score_threshold
+
     def model_info(self) -> dict[str, str]:
         from retinakit import __version__
 
@@ -281,7 +285,7 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
             options = DetectOptions.model_validate(merged).model_dump()
         except ValidationError as exc:
             raise ApiError(422, "invalid_option", _describe(exc.errors())) from None
-        floor = config.detector.score_threshold
+        floor = state.floor()
         if options["threshold"] is None:
             options["threshold"] = max(0.9, floor) if align else config.default_threshold
         if options["threshold"] < floor:
@@ -340,7 +344,7 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
                 "max_pixels": config.max_pixels,
                 "max_queue": config.max_queue,
                 "request_timeout_s": config.request_timeout,
-                "min_threshold": config.detector.score_threshold,
+                "min_threshold": state.floor(),
             },
             "defaults": {"threshold": config.default_threshold, "max_side": config.default_max_side or 0},
             "auth": config.api_key is not None,
