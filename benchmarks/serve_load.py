@@ -3,7 +3,7 @@
     python benchmarks/serve_load.py                              # batch engine 60 s, pool engine 20 s per level
     python benchmarks/serve_load.py --engines batch:5,pool:5 --overload-seconds 3 --inproc-seconds 3   # quick
 
-For each engine a server is started in a subprocess (``python -m retinakit.apps.serve``) on a free port of
+For each engine a server is started in a subprocess (``python -m retinakit serve``) on a free port of
 127.0.0.1 only. VGA photos (val-dev images from ../shared, centre-cropped to 4:3 and resized to 640 x 480,
 JPEG quality 90; scikit-image photos when ../shared is absent) are posted as raw bodies to /v1/detect by
 1, 8 and 32 concurrent clients (asyncio + httpx, one connection each) for the given seconds each, bounded by
@@ -134,7 +134,7 @@ def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
 def bench_engine(engine: str, seconds: float, args: argparse.Namespace, photos: list[bytes]) -> list[dict]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "retinakit.apps.serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "retinakit", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += [*ENGINE_FLAGS[engine], "--max-queue", str(args.max_queue), "--log-level", "warning"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("RETINAKIT_API_KEY", None)

@@ -431,7 +431,8 @@ def test_pool_engine_runs_one_image_per_pass() -> None:
 
 
 def test_command_line_flags(monkeypatch: pytest.MonkeyPatch) -> None:
-    from retinakit.apps.serve.command import add_parser, config_from_args
+    from retinakit.cli import main
+    from retinakit.cli.serve import add_parser, config_from_args
 
     def parse(*argv: str) -> ServeConfig:
         import argparse
@@ -450,3 +451,4 @@ def test_command_line_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse("--api-key", "flag").api_key == "flag"
     with pytest.raises(ValueError, match="default_threshold"):
         ServeConfig(default_threshold=0.1)
+    assert main(["serve", "--max-queue", "0"]) == 2  # a usage error, reported before anything starts

@@ -453,7 +453,7 @@ def face_records(
     faces: Faces, width: int, height: int, landmarks: bool, crops: list[str] | None
 ) -> list[dict[str, Any]]:
     """JSON faces: box in pixels and relative to the image size, score, named landmarks, crop."""
-    from retinakit.formats import to_records
+    from retinakit.io.formats import to_records
 
     scale = np.array([width, height, width, height], dtype=np.float64)
     records = []

@@ -1,16 +1,14 @@
-"""The ``serve`` sub-command: flags -> :class:`ServeConfig` -> :func:`retinakit.apps.serve.serve`."""
+"""``retinakit serve``: flags -> :class:`~retinakit.apps.serve.ServeConfig` -> :func:`retinakit.apps.serve.serve`."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from dataclasses import replace
 from typing import Any
 
 from retinakit.apps.serve.config import API_KEY_ENV, ServeConfig
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from retinakit.cli.common import EXIT_OK, add_detector_flags, detector_options
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,22 +33,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6, help="pixel limit (413)")
     p.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    _detector_flags()(p, d.default_threshold)
+    add_detector_flags(p, d.default_threshold)
     p.set_defaults(func=run)
-
-
-def _detector_flags() -> Any:
-    from retinakit.cli import _add_detector_flags
-
-    return _add_detector_flags
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
     """The ServeConfig of the flags; the detector flags build the detector's config."""
-    from retinakit.cli import _detector_options
     from retinakit.detector import DetectorConfig
 
-    options = _detector_options(args)
+    options = detector_options(args)
     threshold = options.pop("score_threshold", ServeConfig.default_threshold)
     max_side = options.pop("max_side", ServeConfig.default_max_side)
     scales = options.pop("scales", None)
@@ -79,23 +70,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; a bad setting raises ValueError (exit 2), a missing extra ImportError (exit 1)."""
     from retinakit.apps.serve import serve
 
-    try:
-        config = config_from_args(args)
-    except (TypeError, ValueError) as exc:
-        print(f"retinakit serve: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        serve(config, log_level=args.log_level)
-    except ImportError as exc:
-        print(str(exc).split(" (")[0], file=sys.stderr)
-        return EXIT_FAILED
+    serve(config_from_args(args), log_level=args.log_level)
     return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m retinakit.apps.serve")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
