@@ -105,8 +105,13 @@ class ServiceState:
         self._derived: dict[tuple[int | None, bool], Detector] = {}
 
     def load(self) -> None:
+        config = self.config.detector
+        if config.threads is None and self.config.workers > 1:  # workers x threads within the cores
+            from retinakit.inference.backends import physical_cores
+
+            config = replace(config, threads=max(1, physical_cores() // self.config.workers))
         try:
-            self.detector = Detector(self.config.detector)
+            self.detector = Detector(config)
         except Exception as exc:  # reported by /readyz; the process stays up to say why
             self.load_error = f"{type(exc).__name__}: {exc}"
 
