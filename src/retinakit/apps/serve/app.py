@@ -305,29 +305,19 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
             options["crops"] = True
         return options
 
-    upload_responses: dict[int | str, dict[str, Any]] = {**_ERROR_DOCS}
+    upload_route: dict[str, Any] = {
+        "response_model": DetectResponse,
+        "response_model_exclude_none": True,
+        "responses": {**_ERROR_DOCS},
+        "openapi_extra": _UPLOAD_DOC,
+        "dependencies": [Depends(require_key)],
+    }
 
-    @app.post(
-        "/v1/detect",
-        response_model=DetectResponse,
-        response_model_exclude_none=True,
-        responses=upload_responses,
-        openapi_extra=_UPLOAD_DOC,
-        dependencies=[Depends(require_key)],
-        summary="Faces in an image: boxes, scores, landmarks, optional aligned crops",
-    )
+    @app.post("/v1/detect", summary="Faces in an image: boxes, scores, landmarks, optional crops", **upload_route)
     async def detect(request: Request, options: Annotated[DetectOptions, Query()]) -> dict[str, Any]:
         return await handle(request, options, align=False)
 
-    @app.post(
-        "/v1/align",
-        response_model=DetectResponse,
-        response_model_exclude_none=True,
-        responses=upload_responses,
-        openapi_extra=_UPLOAD_DOC,
-        dependencies=[Depends(require_key)],
-        summary="Aligned face crops (ArcFace five-point template) with their faces; threshold 0.9 by default",
-    )
+    @app.post("/v1/align", summary="Aligned face crops (ArcFace template) and their faces", **upload_route)
     async def align(request: Request, options: Annotated[DetectOptions, Query()]) -> dict[str, Any]:
         return await handle(request, options, align=True)
 
