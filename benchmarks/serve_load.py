@@ -1,7 +1,7 @@
 """Load test of ``retinakit serve`` on 127.0.0.1, against the library called in-process on the same images.
 
-    python benchmarks/serve_load.py                              # batch engine 60 s, pool engine 20 s per level
-    python benchmarks/serve_load.py --engines batch:5,pool:5 --overload-seconds 3 --inproc-seconds 3   # quick
+    python benchmarks/serve_load.py                              # pool engine 60 s, batch engine 20 s per level
+    python benchmarks/serve_load.py --engines pool:5,batch:5 --overload-seconds 3 --inproc-seconds 3   # quick
 
 For each engine a server is started in a subprocess (``python -m retinakit serve``) on a free port of
 127.0.0.1 only. VGA photos (val-dev images from ../shared, centre-cropped to 4:3 and resized to 640 x 480,
@@ -31,7 +31,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CANDIDATES = [ROOT.parent / "shared", ROOT.parents[1] / "shared"]
-ENGINE_FLAGS = {"batch": ["--engine", "batch", "--workers", "1"], "pool": ["--engine", "pool", "--workers", "2"]}
+ENGINE_FLAGS = {"batch": ["--engine", "batch"], "pool": ["--engine", "pool"]}  # default workers and threads
 
 
 def vga_photos(n: int) -> list[bytes]:
@@ -186,7 +186,7 @@ def format_row(row: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--engines", default="batch:60,pool:20", help="engine:seconds per level, comma-separated")
+    p.add_argument("--engines", default="pool:60,batch:20", help="engine:seconds per level, comma-separated")
     p.add_argument("--concurrency", default="1,8,32", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--max-requests", type=int, default=20_000, help="bound on requests per level")
     p.add_argument("--max-queue", type=int, default=64, help="the server's queue limit")

@@ -253,6 +253,7 @@ def test_full_queue_answers_503_with_retry_after(detector: Detector, astronaut_p
         worker.start()
         assert gated.entered.wait(5)
         assert c.app.state.engine.depth == 1
+        assert c.get("/healthz").status_code == 200  # inference holds a worker thread, not the event loop
         r = c.post("/v1/detect", content=astronaut_png)
         assert_error(r, 503, "overloaded")
         assert r.headers["retry-after"] == "7"

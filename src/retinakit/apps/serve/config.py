@@ -11,6 +11,13 @@ from retinakit.detector import DetectorConfig
 API_KEY_ENV = "RETINAKIT_API_KEY"
 
 
+def default_workers() -> int:
+    """One inference thread per core, at most 4 (each gets ``cores // workers`` ONNX Runtime threads)."""
+    from retinakit.inference.backends import physical_cores
+
+    return min(4, physical_cores())
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """How ``retinakit serve`` runs and what it accepts.
@@ -21,10 +28,12 @@ class ServeConfig:
     and ``tta_flip`` are the test-time augmentation a request turns on with ``tta=true`` (the paper's
     setting by default; the second detector shares the loaded model).
 
-    Engine: ``engine="batch"`` collects concurrent requests for up to ``batch_window_ms`` into one
-    forward pass of at most ``max_batch`` images; ``engine="pool"`` runs each request on its own in
-    ``workers`` threads. ``max_queue`` bounds the requests waiting for inference: one more is refused
-    with 503 and ``Retry-After``. ``request_timeout`` (seconds) bounds the wait for a result (504).
+    Engine: ``engine="pool"`` (the default: faster on a CPU, see the README's load test) runs each
+    request on its own in ``workers`` threads (one per core by default, each detector call then using
+    ``cores // workers`` threads unless ``detector.threads`` is set); ``engine="batch"`` collects
+    concurrent requests for up to ``batch_window_ms`` into one forward pass of at most ``max_batch``
+    images, ``workers`` batches at a time. ``max_queue`` bounds the requests waiting for inference: one
+    more is refused with 503 and ``Retry-After``. ``request_timeout`` (seconds) bounds the wait for a result (504).
 
     Limits: ``max_upload_bytes`` (413), ``max_pixels`` (413, checked from the file header before
     decoding), ``max_request_side`` (largest ``max_side`` a request may ask for). ``api_key``: when set,
@@ -40,8 +49,8 @@ class ServeConfig:
     max_request_side: int = 4096
     tta_scales: tuple[int, ...] = (500, 800, 1100, 1400, 1700)
     tta_flip: bool = True
-    engine: Literal["batch", "pool"] = "batch"
-    workers: int = 1
+    engine: Literal["batch", "pool"] = "pool"
+    workers: int = field(default_factory=default_workers)
     max_batch: int = 8
     batch_window_ms: float = 5.0
     max_queue: int = 64
