@@ -453,3 +453,12 @@ def test_command_line_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="default_threshold"):
         ServeConfig(default_threshold=0.1)
     assert main(["serve", "--max-queue", "0"]) == 2  # a usage error, reported before anything starts
+
+
+def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if FastAPI were not installed
+    monkeypatch.delitem(sys.modules, "retinakit.apps.serve.app", raising=False)
+    with pytest.raises(ImportError, match=r"needs the 'serve' extra: pip install 'retinakit\[serve\]'"):
+        create_app()
