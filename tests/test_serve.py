@@ -137,12 +137,15 @@ def test_align_threshold_and_max_side(client: TestClient, astronaut_png: bytes) 
     assert small["faces"][0]["box"][2] > 256  # x2 of the face, about 273 px
 
 
-def test_tta_shares_the_loaded_model(client: TestClient, astronaut_png: bytes) -> None:
-    r = client.post("/v1/detect?tta=true&max_side=0", content=astronaut_png)
+def test_tta_shares_the_loaded_model(detector: Detector, astronaut_png: bytes) -> None:
+    with make_client(detector, tta_scales=(400, 600), tta_flip=True) as c:  # two scales: fast enough for a test
+        r = c.post("/v1/detect?tta=true&max_side=0", content=astronaut_png)
+        state = c.app.state.service
     assert r.status_code == 200 and len(r.json()["faces"]) == 1
-    state = client.app.state.service
     tta = state.detector_for(None, True)
-    assert tta.backend is state.detector.backend and tta.config.flip and len(tta.config.scales) == 5
+    assert tta.backend is state.detector.backend
+    assert tta.config.flip and tta.config.scales == (400, 600) and tta.config.max_side is None
+    assert state.detector_for(None, True) is tta  # built once
 
 
 # ----------------------------------------------------------------------------- errors
