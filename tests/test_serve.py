@@ -465,3 +465,19 @@ def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "retinakit.apps.serve.app", raising=False)
     with pytest.raises(ImportError, match=r"needs the 'serve' extra: pip install 'retinakit\[serve\]'"):
         create_app()
+
+
+def test_a_failing_model_gives_500_without_details(detector: Detector, astronaut_png: bytes) -> None:
+    class Broken:
+        config = detector.backend.config
+
+        def __call__(self, batch: np.ndarray):
+            raise RuntimeError("secret internal path /opt/model")
+
+    broken = Detector(detector.config, backend_instance=Broken())
+    app = create_app(ServeConfig(detector=detector.config), detector=broken)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        body = assert_error(c.post("/v1/detect", content=astronaut_png), 500, "internal_error")
+        assert "secret" not in body["error"]["message"] and "RuntimeError" in body["error"]["message"]
+        assert c.app.state.engine.depth == 0
+        assert 'retinakit_requests_total{endpoint="/v1/detect",status="500"} 1' in c.get("/metrics").text

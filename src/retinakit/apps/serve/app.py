@@ -153,17 +153,15 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
     in a thread, and ``/readyz`` answers 503 until it is ready."""
     config = config or ServeConfig()
     state = ServiceState(config, detector)
-    metrics_box: list[Metrics] = []
-
-    def on_batch(n: int) -> None:
-        metrics_box[0].batches.observe(n)
-        metrics_box[0].images.inc(n)
-
-    engine: Engine = make_engine(
-        config.engine, config.max_queue, config.workers, config.max_batch, config.batch_window_ms / 1000, on_batch
-    )
     metrics = Metrics(queue_depth=lambda: engine.depth, in_flight=lambda: engine.in_flight)
-    metrics_box.append(metrics)
+    engine: Engine = make_engine(
+        config.engine,
+        config.max_queue,
+        config.workers,
+        config.max_batch,
+        config.batch_window_ms / 1000,
+        metrics.observe_batch,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -207,7 +205,8 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
 
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        # the details go to the server's log (the exception is re-raised there), not to the client
+        return error_response(500, "internal_error", f"internal error ({type(exc).__name__}); see the server log")
 
     # ------------------------------------------------------------------ auth
 

@@ -122,6 +122,11 @@ class Metrics:
         self.queue = Gauge("retinakit_queue_depth", "Requests admitted and waiting for or in inference.", queue_depth)
         self.in_flight = Gauge("retinakit_inference_in_flight", "Images in a running forward pass.", in_flight)
 
+    def observe_batch(self, images: int) -> None:
+        """One forward pass of ``images`` images."""
+        self.batches.observe(images)
+        self.images.inc(images)
+
     def render(self) -> str:
         metrics: list[_Metric] = [self.requests, self.latency, self.faces, self.images, self.batches]
         metrics += [self.queue, self.in_flight]
