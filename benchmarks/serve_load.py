@@ -10,7 +10,8 @@ JPEG quality 90; scikit-image photos when ../shared is absent) are posted as raw
 ``--max-requests`` per level too. Then an overload level (``--overload`` clients, more than ``--max-queue``)
 should get 503s. Printed per level: requests answered 200, 503 and other statuses, throughput (200s per
 second), latency p50/p95/p99 of the 200s, and the server's RSS (VmRSS) before and after the level.
-"in-process" decodes the same JPEG bytes and calls ``Detector.detect_bgr`` in a loop (batch 1 and 8).
+"in-process" decodes the same JPEG bytes and calls ``Detector.detect_bgr`` in a loop (batch 1 and 8), and
+in one thread per core with one ONNX Runtime thread each (the server's pool layout).
 The clients share the 2 cores with the server, as a local client would. Not a test: it asserts nothing.
 """
 
@@ -159,19 +160,36 @@ def bench_engine(engine: str, seconds: float, args: argparse.Namespace, photos: 
 
 
 def bench_in_process(photos: list[bytes], seconds: float) -> list[dict]:
-    from retinakit import Detector
+    """Decode + detect in this process: one loop at batch 1 and 8 (default threads), and the server's pool layout
+    (one Python thread per core, one ONNX Runtime thread each)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    detector = Detector(max_side=1280)
-    rows = []
-    for batch in (1, 8):
+    from retinakit import Detector
+    from retinakit.apps.serve.config import default_workers
+    from retinakit.inference.backends import physical_cores
+
+    def loop(detector: Detector, batch: int, offset: int) -> int:
         n, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            chunk = [photos[(n + k) % len(photos)] for k in range(batch)]
-            images = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in chunk]
-            detector.detect_bgr(images)
+            chunk = [photos[(offset + n + k) % len(photos)] for k in range(batch)]
+            detector.detect_bgr([cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in chunk])
             n += batch
+        return n
+
+    rows = []
+    detector = Detector(max_side=1280)
+    for batch in (1, 8):
+        start = time.perf_counter()
+        n = loop(detector, batch, 0)
         elapsed = time.perf_counter() - start
-        rows.append({"engine": f"in-process batch {batch}", "images": n, "throughput": n / elapsed})
+        rows.append({"engine": f"in-process, batch {batch}", "images": n, "throughput": n / elapsed})
+    workers = default_workers()
+    single = Detector(max_side=1280, threads=max(1, physical_cores() // workers))
+    with ThreadPoolExecutor(workers) as pool:
+        start = time.perf_counter()
+        n = sum(pool.map(lambda i: loop(single, 1, i * 7), range(workers)))
+    name = f"in-process, {workers} threads x batch 1"
+    rows.append({"engine": name, "images": n, "throughput": n / (time.perf_counter() - start)})
     return rows
 
 
