@@ -8,7 +8,8 @@ For each engine a server is started in a subprocess (``python -m retinakit serve
 JPEG quality 90; scikit-image photos when ../shared is absent) are posted as raw bodies to /v1/detect by
 1, 8 and 32 concurrent clients (asyncio + httpx, one connection each) for the given seconds each, bounded by
 ``--max-requests`` per level too. Then an overload level (``--overload`` clients, more than ``--max-queue``)
-should get 503s. Printed per level: requests answered 200, 503 and other statuses, throughput (200s per
+should get 503s, and a last level repeats the highest concurrency for a third of the time (memory back
+to its steady state, no growth). Printed per level: requests answered 200, 503 and other statuses, throughput (200s per
 second), latency p50/p95/p99 of the 200s, and the server's RSS (VmRSS) before and after the level.
 "in-process" decodes the same JPEG bytes and calls ``Detector.detect_bgr`` in a loop (batch 1 and 8), and
 in one thread per core with one ONNX Runtime thread each (the server's pool layout).
@@ -144,13 +145,14 @@ def bench_engine(engine: str, seconds: float, args: argparse.Namespace, photos: 
     try:
         wait_ready(url, proc)
         asyncio.run(run_level(url, photos, 2, 2.0, 50))  # warm-up: first calls, connection set-up
-        levels = [(c, seconds) for c in args.concurrency]
+        levels = [(c, seconds, "") for c in args.concurrency]
         if args.overload_seconds > 0:
-            levels.append((args.overload, args.overload_seconds))
-        for clients, level_seconds in levels:
+            levels.append((args.overload, args.overload_seconds, " overload"))
+        levels.append((args.concurrency[-1], seconds / 3, " again"))  # memory after all that: back to steady?
+        for clients, level_seconds, label in levels:
             before = rss_mb(proc.pid)
             row = asyncio.run(run_level(url, photos, clients, level_seconds, args.max_requests))
-            row.update(engine=engine, rss_before_mb=before, rss_after_mb=rss_mb(proc.pid))
+            row.update(engine=engine + label, rss_before_mb=before, rss_after_mb=rss_mb(proc.pid))
             rows.append(row)
             print(format_row(row), flush=True)
     finally:
@@ -195,7 +197,7 @@ def bench_in_process(photos: list[bytes], seconds: float) -> list[dict]:
 
 def format_row(row: dict) -> str:
     return (
-        f"{row['engine']:<6} {row['clients']:>4} clients {row['seconds']:>5.1f} s: {row['ok']:>5} ok "
+        f"{row['engine']:<14} {row['clients']:>4} clients {row['seconds']:>5.1f} s: {row['ok']:>5} ok "
         f"{row['503']:>5} x 503 {row['other_errors']:>3} other | {row['throughput']:6.1f} req/s | "
         f"p50 {row['p50']:7.1f}  p95 {row['p95']:7.1f}  p99 {row['p99']:7.1f} ms | "
         f"RSS {row['rss_before_mb']:.0f} -> {row['rss_after_mb']:.0f} MB"

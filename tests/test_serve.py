@@ -400,34 +400,46 @@ class RecordingDetector:
         return [Faces(np.zeros((1, 4)), [im[0, 0, 0] / 100], np.zeros((1, 5, 2))) for im in images]
 
 
-async def _submit_together(engine, detector, images: list[np.ndarray]) -> list[Faces]:
+def fake_decode(data: bytes) -> np.ndarray:
+    """b'value,height' -> a (height, 8, 3) image filled with value; anything else cannot be decoded."""
+    value, height = (int(v) for v in data.split(b","))
+    return np.full((height, 8, 3), value, np.uint8)
+
+
+async def _submit_together(engine, detector, uploads: list[bytes]) -> list:
     await engine.start()
     try:
 
-        async def one(image: np.ndarray) -> Faces:
+        async def one(data: bytes):
             with engine.admit():
                 await asyncio.sleep(0)  # every request is admitted before the first reaches the queue
-                return await engine.detect(image, detector)
+                try:
+                    return await engine.detect(data, detector)
+                except ValueError as exc:
+                    return exc
 
-        return await asyncio.gather(*(one(im) for im in images))
+        return await asyncio.gather(*(one(d) for d in uploads))
     finally:
         await engine.stop()
 
 
-def test_batch_engine_batches_concurrent_requests_by_shape() -> None:
+def test_batch_engine_batches_concurrent_requests_by_size() -> None:
     fake = RecordingDetector()
-    images = [np.full((8, 8, 3), i, np.uint8) for i in range(6)] + [np.full((4, 8, 3), 50, np.uint8)]
-    engine = BatchEngine(max_queue=16, workers=1, max_batch=4, window=0.2)
-    results = asyncio.run(_submit_together(engine, fake, images))
-    assert [float(r.scores[0]) for r in results] == pytest.approx([0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.5])
-    assert sorted(fake.batches) == [1, 2, 4]  # 4 + 2 of one shape, and the other shape alone
+    uploads = [f"{i},8".encode() for i in range(6)] + [b"50,4", b"broken"]
+    engine = BatchEngine(max_queue=16, workers=1, decode=fake_decode, max_batch=4, window=0.2)
+    results = asyncio.run(_submit_together(engine, fake, uploads))
+    assert [float(faces.scores[0]) for _, faces in results[:7]] == pytest.approx([0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.5])
+    assert [image.shape[0] for image, _ in results[:7]] == [8] * 6 + [4]
+    assert isinstance(results[7], ValueError)  # a broken upload fails alone
+    assert sorted(fake.batches) == [1, 2, 4]  # 4 + 2 of one size (the broken one dropped out), the other size alone
 
 
 def test_pool_engine_runs_one_image_per_pass() -> None:
     fake = RecordingDetector()
-    images = [np.full((8, 8, 3), i, np.uint8) for i in range(3)]
-    results = asyncio.run(_submit_together(PoolEngine(max_queue=16, workers=2), fake, images))
-    assert [float(r.scores[0]) for r in results] == pytest.approx([0, 0.01, 0.02])
+    uploads = [f"{i},8".encode() for i in range(3)] + [b"broken"]
+    results = asyncio.run(_submit_together(PoolEngine(max_queue=16, workers=2, decode=fake_decode), fake, uploads))
+    assert [float(faces.scores[0]) for _, faces in results[:3]] == pytest.approx([0, 0.01, 0.02])
+    assert isinstance(results[3], ValueError)
     assert fake.batches == [1, 1, 1]
 
 

@@ -158,6 +158,7 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
         config.engine,
         config.max_queue,
         config.workers,
+        decode,
         config.max_batch,
         config.batch_window_ms / 1000,
         metrics.observe_batch,
@@ -244,10 +245,8 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
         data, extra = await read_upload(request)
         options = merge_options(query, extra, align)
         check_image(data, config.max_pixels)
-        image = await run_in_threadpool(decode, data)
-        max_side = options["max_side"] or None
-        detector = state.detector_for(max_side, options["tta"])
-        faces = await engine.detect(image, detector)
+        detector = state.detector_for(options["max_side"] or None, options["tta"])
+        image, faces = await engine.detect(data, detector)  # decoded and detected in a worker thread
         faces = faces[faces.scores >= options["threshold"]]
         crops = await run_in_threadpool(encode_crops, faces, image, options["crop_size"]) if options["crops"] else None
         metrics.faces.inc(len(faces))
