@@ -120,7 +120,9 @@ class Metrics:
             "retinakit_inference_batch_size", "Images per forward pass.", buckets=(1, 2, 4, 8, 16, 32)
         )
         self.queue = Gauge("retinakit_queue_depth", "Requests admitted and waiting for or in inference.", queue_depth)
-        self.in_flight = Gauge("retinakit_inference_in_flight", "Requests being decoded or detected in a worker thread.", in_flight)
+        self.in_flight = Gauge(
+            "retinakit_inference_in_flight", "Requests being decoded or detected in a worker thread.", in_flight
+        )
 
     def observe_batch(self, images: int) -> None:
         """One forward pass of ``images`` images."""
