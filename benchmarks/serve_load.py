@@ -110,6 +110,7 @@ async def run_level(url: str, photos: list[bytes], clients: int, seconds: float,
         "ok": statuses.get(200, 0),
         "503": statuses.get(503, 0),
         "other_errors": sum(v for k, v in statuses.items() if k not in (200, 503)),
+        "other_statuses": {str(k): v for k, v in statuses.items() if k not in (200, 503)},  # -1: connection error
         "throughput": statuses.get(200, 0) / elapsed,
         "p50": float(np.percentile(lat, 50)),
         "p95": float(np.percentile(lat, 95)),
@@ -198,7 +199,8 @@ def bench_in_process(photos: list[bytes], seconds: float) -> list[dict]:
 def format_row(row: dict) -> str:
     return (
         f"{row['engine']:<14} {row['clients']:>4} clients {row['seconds']:>5.1f} s: {row['ok']:>5} ok "
-        f"{row['503']:>5} x 503 {row['other_errors']:>3} other | {row['throughput']:6.1f} req/s | "
+        f"{row['503']:>5} x 503 {row['other_errors']:>3} other {row['other_statuses'] or ''} | "
+        f"{row['throughput']:6.1f} req/s | "
         f"p50 {row['p50']:7.1f}  p95 {row['p95']:7.1f}  p99 {row['p99']:7.1f} ms | "
         f"RSS {row['rss_before_mb']:.0f} -> {row['rss_after_mb']:.0f} MB"
     )
