@@ -231,6 +231,7 @@ class GatedBackend:
 
     def __init__(self, inner) -> None:
         self.inner, self.config = inner, inner.config
+        self.input_layout = getattr(inner, "input_layout", "nchw_float")
         self.entered, self.gate = threading.Event(), threading.Event()
 
     def __call__(self, batch: np.ndarray):
@@ -482,6 +483,7 @@ def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_failing_model_gives_500_without_details(detector: Detector, astronaut_png: bytes) -> None:
     class Broken:
         config = detector.backend.config
+        input_layout = getattr(detector.backend, "input_layout", "nchw_float")
 
         def __call__(self, batch: np.ndarray):
             raise RuntimeError("secret internal path /opt/model")
