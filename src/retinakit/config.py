@@ -75,6 +75,8 @@ class ModelConfig:
     ``backbone_levels`` picks backbone outputs by stride (MobileNet gives 8/16/32, ResNet 4/8/16/32);
     ``extra_p6`` adds a level at twice the last stride computed by a 3x3 stride-2 convolution on the
     last backbone output (the paper's P6). The anchor strides must equal the resulting pyramid strides.
+    ``context_conv="deformable"`` makes every 3x3 conv of the FPN merges and the context modules a
+    DCN v2 layer (paper §3.3); the ``resnet152-paper`` preset does, the others may.
     """
 
     name: str
@@ -176,6 +178,7 @@ PRESETS: dict[str, ModelConfig] = {
         fpn_channels=256,
         extra_p6=True,
         share_heads=True,
+        context_conv="deformable",
         anchors=AnchorConfig.geometric(strides=(4, 8, 16, 32, 64), base_sizes=(16, 32, 64, 128, 256)),
         leaky=0.0,
     ),
