@@ -33,7 +33,7 @@ def _bilinear(img: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tens
 def reference_deform_conv(x, offset, mask, weight, bias, stride, pad, dil):
     """Direct loop over output pixels and kernel taps, written from the DCN v2 definition."""
     b, c, _, _ = x.shape
-    cout, _, kh, kw = weight.shape
+    _, _, kh, kw = weight.shape
     ho, wo = offset.shape[-2:]
     groups = offset.shape[1] // (2 * kh * kw)
     cg = c // groups

@@ -78,8 +78,9 @@ class ModelConfig:
     ``extra_p6`` adds a level at twice the last stride computed by a 3x3 stride-2 convolution on the
     last backbone output (the paper's P6). The anchor strides must equal the resulting pyramid strides.
     ``leaky`` is the LeakyReLU slope of the backbone (MobileNetV1) and, unless ``neck_leaky`` is
-    set, of the FPN and context modules (0 = ReLU). ``context_conv="deformable"`` makes every 3x3 conv of the FPN merges and the context modules a
-    DCN v2 layer (paper §3.3); the ``resnet152-paper`` preset does, the others may.
+    set, of the FPN and context modules (0 = ReLU). ``context_conv="deformable"`` makes every 3x3
+    conv of the FPN merges and the context modules a DCN v2 layer (paper §3.3); the
+    ``resnet152-paper`` preset does, the others may.
     """
 
     name: str
