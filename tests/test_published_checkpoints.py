@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from retinakit.checkpoints import load_model  # noqa: E402
 from retinakit.config import get_preset  # noqa: E402
+from retinakit.models.checkpoints import load_model  # noqa: E402
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -199,7 +199,7 @@ def test_yakhyo_checkpoint_exports_to_onnx(tmp_path):
     pytest.importorskip("onnx")
     import numpy as np
 
-    from retinakit.export import export_onnx
+    from retinakit.models.export import export_onnx
 
     state = _random_state(_mobilenet_v2("fx") | _neck_and_heads((32, 96, 1280), 128, YAKHYO_HEADS))
     torch.save(state, tmp_path / "retinaface_mv2.pth")

@@ -8,6 +8,7 @@ and landmark loss, and only mined negatives to the classification loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -57,9 +58,17 @@ class MultiTaskLoss:
     ``(A, 4)`` cx, cy, w, h for that input size.
     """
 
-    def __init__(self, config: LossConfig, variances: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        config: LossConfig,
+        variances: tuple[float, float],
+        count: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         self.config = config
         self.variances = variances
+        # maps this batch's positive / landmark counts to the normalisers (the identity here;
+        # summed over processes in distributed training, see retinakit.training.distributed)
+        self.count = count or (lambda n: n)
         self.matcher = Matcher(config.positive_iou, config.negative_iou, min_best_iou=config.min_best_iou)
 
     def __call__(
@@ -96,7 +105,7 @@ class MultiTaskLoss:
         wanted = torch.minimum(wanted, available)
         rank = mining.argsort(dim=1, descending=True).argsort(dim=1)
         negative = (rank < wanted) & (mining >= 0)
-        normaliser = num_pos.clamp(min=1).float()
+        normaliser = self.count(num_pos).float().clamp(min=1)
         loss_cls = ce[positive | negative].sum() / normaliser
 
         if num_pos > 0:
@@ -104,8 +113,9 @@ class MultiTaskLoss:
         else:
             loss_box = (deltas * 0.0).sum()
         num_lm = lm_mask.sum()
+        lm_normaliser = self.count(num_lm).float().clamp(min=1)  # every process calls count, always
         if num_lm > 0:
-            loss_lm = F.smooth_l1_loss(lm_deltas[lm_mask], lm_t[lm_mask], reduction="sum") / num_lm.float()
+            loss_lm = F.smooth_l1_loss(lm_deltas[lm_mask], lm_t[lm_mask], reduction="sum") / lm_normaliser
         else:
             loss_lm = (lm_deltas * 0.0).sum()
         c = self.config
