@@ -179,3 +179,32 @@ def test_dcn_is_an_option_for_the_light_preset_and_starts_as_the_plain_model():
         a, b = plain(x), dcn(x)
     for u, v in zip(a, b, strict=True):
         assert (u - v).abs().max().item() < 1e-4
+
+
+@pytest.mark.slow
+def test_heavy_preset_with_dcn_saves_loads_and_exports(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from retinakit.models.checkpoints import load_model, save_safetensors
+    from retinakit.models.export import export_onnx
+
+    torch.manual_seed(0)
+    model = build_model("resnet152-paper").eval()
+    for m in model.modules():  # a trained-looking deformation, not the zero start
+        if isinstance(m, DeformConv2d):
+            torch.nn.init.normal_(m.offset_mask.weight, std=0.01)
+    save_safetensors(model, tmp_path / "heavy.safetensors")
+    loaded = load_model(tmp_path / "heavy.safetensors")
+    assert loaded.config.context_conv == "deformable"
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = model(x)
+        got = loaded(x)
+    assert all(torch.equal(a, b) for a, b in zip(want, got, strict=True))
+    with pytest.raises(ValueError, match="opset >= 19"):
+        export_onnx(loaded, tmp_path / "old.onnx", opset=17)
+    export_onnx(loaded, tmp_path / "heavy.onnx")  # opset 19, DeformConv nodes
+    session = ort.InferenceSession(str(tmp_path / "heavy.onnx"), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"image": x.numpy()})
+    for a, b in zip(out, want, strict=True):
+        assert np.abs(a - b.numpy()).max() <= 1e-4 * max(1.0, float(b.abs().max()))
