@@ -131,11 +131,14 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Mode
     return state, config
 
 
-def load_model(path: str | os.PathLike, config: ModelConfig | None = None) -> RetinaFace:
+def load_model(path: str | os.PathLike, config: ModelConfig | str | None = None) -> RetinaFace:
     """A :class:`RetinaFace` in eval mode with the weights of ``path`` loaded strictly.
 
-    ``config`` is needed only for files that do not carry one (a foreign state dict).
+    ``config`` (a config or a preset name) is needed only for files that carry none and whose
+    layout does not tell it (a foreign state dict).
     """
+    if isinstance(config, str):
+        config = get_preset(config)
     state, stored = read_weights(path)
     config = config or stored
     if config is None:
