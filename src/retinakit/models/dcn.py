@@ -29,7 +29,7 @@ from torch import nn
 DEFORM_CONV_OPSET = 19
 
 
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+def _pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
@@ -184,7 +184,7 @@ class DeformConv2d(nn.Module):
             in_channels, 3 * offset_groups * k, kernel_size, stride, self.padding, dilation=dilation
         )
         nn.init.zeros_(self.offset_mask.weight)
-        nn.init.zeros_(self.offset_mask.bias)
+        nn.init.zeros_(self.offset_mask.bias)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pred = self.offset_mask(x)

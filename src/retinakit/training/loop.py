@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from retinakit.config import get_preset
+from retinakit.config import ContextConv, get_preset
 from retinakit.inference.anchors import generate_anchors
 from retinakit.io.readahead import Progress, no_progress
 from retinakit.models import RetinaFace, build_model
@@ -163,7 +163,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model_config = get_preset(config.model)
         if config.deformable is not None:
-            kind = "deformable" if config.deformable else "standard"
+            kind: ContextConv = "deformable" if config.deformable else "standard"
             self.model_config = replace(self.model_config, context_conv=kind)
         self.loss_config = get_loss_preset(config.loss)
         model = build_model(self.model_config)
@@ -191,7 +191,7 @@ class Trainer:
             batches = islice(whole, config.unfold_batches)
             unfold_batchnorm(model, (images.to(device) for images, _ in batches))
         if config.sync_bn and self.runtime.distributed:
-            model = self.model = convert_sync_batchnorm(model, device)
+            model = self.model = convert_sync_batchnorm(model, device)  # type: ignore[assignment]
         steps = self.sampler.steps
         self.steps_per_epoch = steps if config.max_steps_per_epoch is None else min(steps, config.max_steps_per_epoch)
         self.criterion = MultiTaskLoss(
