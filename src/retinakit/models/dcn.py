@@ -54,6 +54,14 @@ def _deform_conv2d_eager(
         raise ValueError(f"offset has {offset.shape[1]} channels; need 2 * offset_groups * {k} with C % groups == 0")
     if mask.shape[1] != groups * k:
         raise ValueError(f"mask has {mask.shape[1]} channels; need offset_groups * {k} = {groups * k}")
+    want = tuple(
+        (n + 2 * p - d * (q - 1) - 1) // st + 1
+        for n, p, d, q, st in zip((h, w), padding, dilation, (kh, kw), stride, strict=True)
+    )
+    if (ho, wo) != want or tuple(mask.shape[-2:]) != want:
+        raise ValueError(
+            f"offset and mask must be {want[0]}x{want[1]} (the conv output), got {ho}x{wo} and {tuple(mask.shape[-2:])}"
+        )
     # Base sampling positions (pixel units) of every tap at every output location.
     dev, dt = x.device, x.dtype
     ys = torch.arange(ho, device=dev, dtype=dt) * stride[0] - padding[0]
