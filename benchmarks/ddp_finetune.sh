@@ -26,7 +26,7 @@ torchrun --nproc_per_node 2 --master_addr 127.0.0.1 --master_port 29534 -m retin
     --batch-size 4 --out "$OUT/two" --resume
 
 # 1 process x batch 8
-python -m retinakit train "${COMMON[@]}" --batch-size 8 --out "$OUT/one"
+OMP_NUM_THREADS=1 python -m retinakit train "${COMMON[@]}" --batch-size 8 --out "$OUT/one"  # 1 thread, as each torchrun process
 
 for run in two one; do
     python -m retinakit export "$OUT/$run/model.safetensors" -o "$OUT/$run/model.onnx"

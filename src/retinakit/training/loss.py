@@ -103,7 +103,8 @@ class MultiTaskLoss:
         wanted = (pos_per_image * self.config.neg_pos_ratio).clamp(min=self.config.min_negatives)
         available = (mining >= 0).sum(dim=1, keepdim=True)
         wanted = torch.minimum(wanted, available)
-        rank = mining.argsort(dim=1, descending=True).argsort(dim=1)
+        # stable: anchors with equal losses (e.g. on padding) are taken in index order, whatever the batch
+        rank = mining.argsort(dim=1, descending=True, stable=True).argsort(dim=1)
         negative = (rank < wanted) & (mining >= 0)
         normaliser = self.count(num_pos).float().clamp(min=1)
         loss_cls = ce[positive | negative].sum() / normaliser
