@@ -115,7 +115,9 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Mode
                 config = guess_yakhyo_config(state)
             except ValueError as exc:
                 raise CheckpointError(f"{path}: {exc}") from None
-            logger.info("%s: yakhyo/retinaface-pytorch layout; preset %r told by its keys and shapes", path, config.name)
+            logger.info(
+                "%s: yakhyo/retinaface-pytorch layout; preset %r told by its keys and shapes", path, config.name
+            )
     elif is_biubug6_layout(state):
         if config is None:
             config = guess_biubug6_config(state)

@@ -22,6 +22,8 @@ autograd. During ONNX export the function is emitted as one ``DeformConv`` node 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -103,12 +105,25 @@ def _deform_conv2d_op(
 
 
 @_deform_conv2d_op.register_fake
-def _(x, weight, offset, bias, mask, stride, padding, dilation, offset_groups):  # type: ignore[no-untyped-def]
+def _(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    offset: torch.Tensor,
+    bias: torch.Tensor,
+    mask: torch.Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    offset_groups: int,
+) -> torch.Tensor:
     return x.new_empty(x.shape[0], weight.shape[0], offset.shape[2], offset.shape[3])
 
 
-def _onnx_symbolic(g, x, weight, offset, bias, mask, stride, padding, dilation, offset_groups):  # type: ignore[no-untyped-def]
+def _onnx_symbolic(g: Any, *args: Any) -> Any:
+    """``DeformConv`` for the TorchScript exporter; ``args`` are the op's inputs as graph values."""
     from torch.onnx import symbolic_helper
+
+    x, weight, offset, bias, mask, stride, padding, dilation, offset_groups = args
 
     stride, padding, dilation = (symbolic_helper._parse_arg(v, "is") for v in (stride, padding, dilation))
     return g.op(
