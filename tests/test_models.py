@@ -35,13 +35,6 @@ def test_paper_preset_layout():
     assert model.fpn.extra is not None and model.fpn.extra[0].stride == (2, 2)
 
 
-def test_deformable_context_is_a_declared_extension_point():
-    from dataclasses import replace
-
-    with pytest.raises(NotImplementedError, match="deformable"):
-        build_model(replace(get_preset("resnet152-paper"), context_conv="deformable"))
-
-
 def test_config_json_roundtrip():
     for name in ("mobilenet0.25", "mobilenet0.25-relu", "resnet50", "resnet152-paper"):
         config = get_preset(name)

@@ -13,7 +13,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-BackboneName = Literal["mobilenet0.25", "resnet50", "resnet152"]
+BackboneName = Literal[
+    "mobilenet0.25", "mobilenet0.50", "mobilenet1.0", "mobilenetv2", "resnet18", "resnet34", "resnet50", "resnet152"
+]
 ContextConv = Literal["standard", "deformable"]
 ChannelOrder = Literal["BGR", "RGB"]
 
@@ -75,6 +77,10 @@ class ModelConfig:
     ``backbone_levels`` picks backbone outputs by stride (MobileNet gives 8/16/32, ResNet 4/8/16/32);
     ``extra_p6`` adds a level at twice the last stride computed by a 3x3 stride-2 convolution on the
     last backbone output (the paper's P6). The anchor strides must equal the resulting pyramid strides.
+    ``leaky`` is the LeakyReLU slope of the backbone (MobileNetV1) and, unless ``neck_leaky`` is
+    set, of the FPN and context modules (0 = ReLU). ``context_conv="deformable"`` makes every 3x3
+    conv of the FPN merges and the context modules a DCN v2 layer (paper §3.3); the
+    ``resnet152-paper`` preset does, the others may.
     ``dense`` adds the paper's dense regression branch (:mod:`retinakit.models.dense`).
     """
 
@@ -87,6 +93,7 @@ class ModelConfig:
     context_conv: ContextConv = "standard"
     share_heads: bool = False
     leaky: float = 0.0
+    neck_leaky: float | None = None
     num_landmarks: int = 5
     input: InputConfig = field(default_factory=InputConfig)
     dense: bool = False
@@ -103,6 +110,11 @@ class ModelConfig:
         """Strides of the pyramid levels the heads run on."""
         extra = (self.backbone_levels[-1] * 2,) if self.extra_p6 else ()
         return tuple(self.backbone_levels) + extra
+
+    @property
+    def neck_slope(self) -> float:
+        """LeakyReLU slope of the FPN and context modules."""
+        return self.leaky if self.neck_leaky is None else self.neck_leaky
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -181,10 +193,41 @@ PRESETS: dict[str, ModelConfig] = {
         fpn_channels=256,
         extra_p6=True,
         share_heads=True,
+        context_conv="deformable",
         anchors=AnchorConfig.geometric(strides=(4, 8, 16, 32, 64), base_sizes=(16, 32, 64, 128, 256)),
         leaky=0.0,
     ),
 }
+
+
+def _yakhyo(backbone: BackboneName, fpn_channels: int, leaky: float) -> ModelConfig:
+    # yakhyo/retinaface-pytorch: biubug6's anchors, variances and BGR - (104, 117, 123) input; neck
+    # LeakyReLU 0.1 when it has <= 64 channels, else ReLU; MobileNetV1 backbones always LeakyReLU 0.1.
+    return ModelConfig(
+        name=f"yakhyo-{backbone}",
+        backbone=backbone,
+        backbone_levels=(8, 16, 32),
+        fpn_channels=fpn_channels,
+        anchors=_BIUBUG6_ANCHORS,
+        leaky=leaky,
+        neck_leaky=0.1 if fpn_channels <= 64 else 0.0,
+    )
+
+
+# Checkpoints published by yakhyo/retinaface-pytorch (MIT): retinaface_mv1_0.25.pth, _mv1_0.50,
+# _mv1, _mv2, _r18, _r34 (+ ResNet-50 code without released weights). Key layout: see
+# retinakit.models.yakhyo.
+for _backbone, _channels, _leaky in (
+    ("mobilenet0.25", 64, 0.1),
+    ("mobilenet0.50", 128, 0.1),
+    ("mobilenet1.0", 128, 0.1),
+    ("mobilenetv2", 128, 0.0),
+    ("resnet18", 128, 0.0),
+    ("resnet34", 128, 0.0),
+    ("resnet50", 256, 0.0),
+):
+    _preset = _yakhyo(_backbone, _channels, _leaky)  # type: ignore[arg-type]
+    PRESETS[_preset.name] = _preset
 
 
 def get_preset(name: str) -> ModelConfig:

@@ -15,7 +15,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("weights", help="checkpoint (.safetensors, .pth)")
     p.add_argument("-o", "--output", required=True, help="ONNX file to write")
     p.add_argument("--model", help="model preset, for checkpoints without a config")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=int, help="ONNX opset (default 17; 19 for models with deformable convolutions)")
     p.add_argument("--no-dense", action="store_true", help="leave out the dense branch (boxes and landmarks only)")
     p.set_defaults(func=run)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -53,6 +54,15 @@ def add_parser(subparsers: Any) -> None:
         help="keep BatchNorm statistics fixed (default: on for --init builtin, whose BN is folded)",
     )
     p.add_argument(
+        "--deformable",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="DCN v2 in the FPN merges and context modules (default: the preset's; on for resnet152-paper)",
+    )
+    p.add_argument(
+        "--sync-bn", action="store_true", default=None, help="SyncBatchNorm across torchrun processes (CUDA only)"
+    )
+    p.add_argument(
         "--dense", action="store_true", default=None, help="add the dense regression branch (mesh + pixel loss)"
     )
     p.add_argument("--pixel-weight", type=float, help="weight of the dense pixel loss, λ3 (default 0.001)")
@@ -80,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     names = {f.name for f in fields(TrainConfig)}
     options = {k: v for k, v in vars(args).items() if k in names and v is not None}
     options["init"] = init_value
-    final = train(TrainConfig(**options), progress=progress_bar(not args.no_progress, "batch"))
-    print(f"weights: {final}  (use: retinakit detect --backend torch --weights {final})")
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    final = train(TrainConfig(**options), progress=progress_bar(main_process and not args.no_progress, "batch"))
+    if main_process:
+        print(f"weights: {final}  (use: retinakit detect --backend torch --weights {final})")
     return EXIT_OK

@@ -3,7 +3,8 @@
 Every file retinakit writes carries its :class:`~retinakit.config.ModelConfig` (safetensors
 metadata, or the ``config`` entry of a training checkpoint). Plain state dicts in the biubug6
 ``Pytorch_Retinaface`` layout (``body.*``, ``fpn.output1.*``, ``ssh1.*``, ``ClassHead.*`` ...) are
-recognised and renamed onto this implementation's names, then loaded strictly.
+recognised and renamed onto this implementation's names, then loaded strictly; so are those of
+yakhyo/retinaface-pytorch (:mod:`retinakit.models.yakhyo`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
 from retinakit.errors import CheckpointError
 from retinakit.models.retinaface import RetinaFace
+from retinakit.models.yakhyo import from_yakhyo, guess_yakhyo_config, is_yakhyo_layout
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +108,17 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Mode
         raise CheckpointError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: does not hold a state dict of tensors")
-    if is_biubug6_layout(state):
+    if is_yakhyo_layout(state):
+        state = from_yakhyo(state)
+        if config is None:
+            try:
+                config = guess_yakhyo_config(state)
+            except ValueError as exc:
+                raise CheckpointError(f"{path}: {exc}") from None
+            logger.info(
+                "%s: yakhyo/retinaface-pytorch layout; preset %r told by its keys and shapes", path, config.name
+            )
+    elif is_biubug6_layout(state):
         if config is None:
             config = guess_biubug6_config(state)
             logger.warning(
@@ -121,11 +133,14 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Mode
     return state, config
 
 
-def load_model(path: str | os.PathLike, config: ModelConfig | None = None) -> RetinaFace:
+def load_model(path: str | os.PathLike, config: ModelConfig | str | None = None) -> RetinaFace:
     """A :class:`RetinaFace` in eval mode with the weights of ``path`` loaded strictly.
 
-    ``config`` is needed only for files that do not carry one (a foreign state dict).
+    ``config`` (a config or a preset name) is needed only for files that carry none and whose
+    layout does not tell it (a foreign state dict).
     """
+    if isinstance(config, str):
+        config = get_preset(config)
     state, stored = read_weights(path)
     config = config or stored
     if config is None:

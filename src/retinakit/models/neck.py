@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from retinakit.config import ContextConv
+from retinakit.models.dcn import DeformConv2d
 from retinakit.models.layers import conv_bn
 
 
@@ -14,14 +15,22 @@ class FPN(nn.Module):
     """Top-down feature pyramid over backbone maps, low stride first.
 
     ``lateral[i]``: 1x1 conv on input ``i``; ``merge[i]``: 3x3 conv after adding the upsampled
-    coarser level (every level but the coarsest); ``extra``: optional 3x3 stride-2 conv on the last
-    *backbone* map giving one more, coarser level (the paper's P6).
+    coarser level (every level but the coarsest; deformable with ``kind="deformable"``, as the
+    paper's §3.3 does for the 3x3 convs of the lateral connections); ``extra``: optional 3x3
+    stride-2 conv on the last *backbone* map giving one more, coarser level (the paper's P6).
     """
 
-    def __init__(self, in_channels: tuple[int, ...], out_channels: int, leaky: float, extra_p6: bool) -> None:
+    def __init__(
+        self,
+        in_channels: tuple[int, ...],
+        out_channels: int,
+        leaky: float,
+        extra_p6: bool,
+        kind: ContextConv = "standard",
+    ) -> None:
         super().__init__()
         self.lateral = nn.ModuleList(conv_bn(c, out_channels, 1, leaky=leaky) for c in in_channels)
-        self.merge = nn.ModuleList(conv_bn(out_channels, out_channels, 3, leaky=leaky) for _ in in_channels[:-1])
+        self.merge = nn.ModuleList(context_conv(kind, out_channels, out_channels, leaky) for _ in in_channels[:-1])
         self.extra = conv_bn(in_channels[-1], out_channels, 3, 2, leaky=leaky) if extra_p6 else None
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -34,11 +43,18 @@ class FPN(nn.Module):
         return outs
 
 
-def context_conv(kind: ContextConv, in_ch: int, out_ch: int, leaky: float | None) -> nn.Module:
-    """A 3x3 conv-BN(-act) block of a context module; the place where deformable convs plug in."""
+def context_conv(kind: ContextConv, in_ch: int, out_ch: int, leaky: float | None) -> nn.Sequential:
+    """A 3x3 conv-BN(-act) block of the neck: a plain conv, or a DCN v2 layer with ``kind="deformable"``.
+
+    Both forms name the conv ``0`` and the norm ``1``; the deformable conv adds ``0.offset_mask``.
+    """
     if kind == "standard":
         return conv_bn(in_ch, out_ch, 3, leaky=leaky)
-    raise NotImplementedError(f"context_conv={kind!r} is not implemented yet; use 'standard'")
+    if kind == "deformable":
+        block = conv_bn(in_ch, out_ch, 3, leaky=leaky)
+        block[0] = DeformConv2d(in_ch, out_ch, 3, bias=False)
+        return block
+    raise ValueError(f"context_conv must be 'standard' or 'deformable', got {kind!r}")
 
 
 class SSH(nn.Module):

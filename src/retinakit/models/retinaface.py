@@ -32,9 +32,9 @@ class RetinaFace(nn.Module):
         if tuple(self.backbone.strides) != tuple(config.backbone_levels):
             raise ValueError(f"backbone gives strides {self.backbone.strides}, config wants {config.backbone_levels}")
         c = config.fpn_channels
-        self.fpn = FPN(self.backbone.channels, c, config.leaky, config.extra_p6)
+        self.fpn = FPN(self.backbone.channels, c, config.neck_slope, config.extra_p6, config.context_conv)
         num_levels = len(config.pyramid_strides)
-        self.context = nn.ModuleList(SSH(c, c, config.leaky, config.context_conv) for _ in range(num_levels))
+        self.context = nn.ModuleList(SSH(c, c, config.neck_slope, config.context_conv) for _ in range(num_levels))
         self.heads = Heads(c, num_levels, config.anchors.num_per_location, config.num_landmarks, config.share_heads)
         self.dense: DenseBranch | None = None
         if config.dense:

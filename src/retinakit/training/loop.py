@@ -18,13 +18,20 @@ from typing import Any
 
 import torch
 
-from retinakit.config import get_preset
+from retinakit.config import ContextConv, get_preset
 from retinakit.inference.anchors import generate_anchors
 from retinakit.io.readahead import Progress, no_progress
 from retinakit.models import RetinaFace, build_model
 from retinakit.models.checkpoints import read_weights, save_safetensors
 from retinakit.training.augment import AugmentConfig
 from retinakit.training.dataset import FaceDataset, collate, load_annotations
+from retinakit.training.distributed import (
+    GlobalBatchSampler,
+    Runtime,
+    convert_sync_batchnorm,
+    global_count,
+    mean_over_processes,
+)
 from retinakit.training.loss import MultiTaskLoss, get_loss_preset
 
 PAPER_EPOCHS = 80
@@ -43,6 +50,10 @@ class TrainConfig:
     :mod:`retinakit.models.batchnorm`) when ``init="builtin"``. ``dense``: add the dense
     regression branch to the preset (trained by the pixel loss, weight ``pixel_weight`` = λ3, on at
     most ``pixel_faces`` faces per image); starting weights without it leave it randomly initialised.
+    ``deformable``: DCN v2 in the
+    FPN merges and context modules (None: the preset's choice, on for ``resnet152-paper``).
+    ``batch_size`` is per process: under ``torchrun`` with ``W`` processes a step sees ``W *
+    batch_size`` images. ``sync_bn``: SyncBatchNorm across processes (CUDA only).
     """
 
     labels: str
@@ -79,6 +90,8 @@ class TrainConfig:
     dense: bool = False
     pixel_weight: float = 0.001
     pixel_faces: int = 8
+    deformable: bool | None = None
+    sync_bn: bool = False
 
     def schedule(self) -> tuple[float, tuple[int, ...]]:
         """Warm-up length (epochs) and lr milestones (epochs) for this run's length."""
@@ -93,12 +106,6 @@ class TrainConfig:
         if epoch_float < warmup:
             return self.warmup_lr + (self.lr - self.warmup_lr) * epoch_float / warmup
         return self.lr * self.gamma ** sum(epoch_float >= m for m in milestones)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def initialise(model: RetinaFace, init: str) -> None:
@@ -143,33 +150,6 @@ def _save_atomic(obj: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-@dataclass
-class Runtime:
-    """Where and how this process trains: device, distributed rank and world size."""
-
-    device: torch.device
-    distributed: bool = False
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def main_process(self) -> bool:
-        return self.rank == 0
-
-    @staticmethod
-    def from_environment(device: str) -> Runtime:
-        """Single process, or one rank of a ``torchrun`` job (``WORLD_SIZE`` > 1: nccl on CUDA, else gloo)."""
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size <= 1:
-            return Runtime(_device(device))
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available():
-            torch.cuda.set_device(local)
-        dev = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-        return Runtime(dev, True, int(os.environ.get("RANK", "0")), world_size)
-
-
 class Trainer:
     """The training loop in named steps: :meth:`build`, :meth:`resume`, :meth:`train_epoch`,
     :meth:`save_checkpoint`, :meth:`evaluate`, :meth:`finish`; :meth:`run` calls them in order.
@@ -177,7 +157,9 @@ class Trainer:
     Writes ``out/last.pt`` (model, optimizer, scheduler, scaler, epoch, configs) after every
     epoch, so ``resume`` after a kill loses at most the current epoch; ``out/log.jsonl`` holds one
     record per ``log_every`` steps, one summary per epoch, and one ``val_ap`` record per evaluation.
-    Only the main process writes files.
+    Only the main process writes files. Under ``torchrun`` each process trains on its slice of
+    every global batch (see :mod:`retinakit.training.distributed`); losses are normalised and
+    logged over all processes.
     """
 
     def __init__(self, config: TrainConfig, progress: Progress = no_progress, runtime: Runtime | None = None) -> None:
@@ -193,7 +175,12 @@ class Trainer:
         """Model, data, loss, optimizer, schedule, AMP scaler and (under torchrun) the DDP wrapper."""
         config, device = self.config, self.runtime.device
         torch.manual_seed(config.seed)
-        self.model_config = replace(get_preset(config.model), dense=config.dense or get_preset(config.model).dense)
+        self.model_config = get_preset(config.model)
+        if config.dense:
+            self.model_config = replace(self.model_config, dense=True)
+        if config.deformable is not None:
+            kind: ContextConv = "deformable" if config.deformable else "standard"
+            self.model_config = replace(self.model_config, context_conv=kind)
         self.loss_config = replace(
             get_loss_preset(config.loss), pixel_weight=config.pixel_weight, pixel_faces=config.pixel_faces
         )
@@ -208,38 +195,29 @@ class Trainer:
             self.model_config.input,
             seed=config.seed,
         )
-        self.sampler: torch.utils.data.distributed.DistributedSampler[Any] | None = (
-            torch.utils.data.distributed.DistributedSampler(self.dataset, seed=config.seed)
-            if self.runtime.distributed
-            else None
-        )
-        self.loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_size=config.batch_size,
-            shuffle=self.sampler is None,
-            sampler=self.sampler,
-            num_workers=config.workers,
-            collate_fn=collate,
-            drop_last=len(self.dataset) >= config.batch_size,
-            # not persistent: workers are re-created each epoch with the dataset's new epoch number
-            persistent_workers=False,
-            generator=torch.Generator().manual_seed(config.seed),
-            pin_memory=device.type == "cuda",
-        )
+        world, rank = self.runtime.world_size, self.runtime.rank
+        self.sampler = GlobalBatchSampler(len(self.dataset), config.batch_size, world, rank, config.seed)
+        self.loader = self._loader(self.sampler, config.batch_size)
         if config.init == "builtin":  # folded BatchNorm: make it trainable first (same function)
             from itertools import islice
 
             from retinakit.models.batchnorm import unfold_batchnorm
 
-            batches = islice(self.loader, config.unfold_batches)
+            # every process measures on the same global batches, so all start from the same weights
+            size = config.batch_size * world
+            whole = self._loader(GlobalBatchSampler(len(self.dataset), size, seed=config.seed), size)
+            batches = islice(whole, config.unfold_batches)
             unfold_batchnorm(model, (images.to(device) for images, _ in batches))
-        self.steps_per_epoch = (
-            len(self.loader)
-            if config.max_steps_per_epoch is None
-            else min(len(self.loader), config.max_steps_per_epoch)
-        )
+        if config.sync_bn and self.runtime.distributed:
+            model = self.model = convert_sync_batchnorm(model, device)  # type: ignore[assignment]
+        steps = self.sampler.steps
+        self.steps_per_epoch = steps if config.max_steps_per_epoch is None else min(steps, config.max_steps_per_epoch)
         self.criterion = MultiTaskLoss(
-            self.loss_config, self.model_config.anchors.variances, model.dense, self.model_config.input
+            self.loss_config,
+            self.model_config.anchors.variances,
+            dense=model.dense,
+            input_config=self.model_config.input,
+            count=global_count if self.runtime.distributed else None,
         )
         anchors = generate_anchors(self.model_config.anchors, config.image_size, config.image_size)
         self.anchors = torch.from_numpy(anchors.copy()).to(device)
@@ -269,6 +247,18 @@ class Trainer:
         if self.runtime.main_process:
             self._log = (self.out / "log.jsonl").open("a")
 
+    def _loader(self, sampler: GlobalBatchSampler, batch_size: int) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.config.workers,
+            collate_fn=collate,
+            # not persistent: workers are re-created each epoch with the dataset's new epoch number
+            persistent_workers=False,
+            pin_memory=self.runtime.device.type == "cuda",
+        )
+
     def resume(self) -> None:
         """Continue from ``out/last.pt`` when ``config.resume`` and the file exists."""
         path = self.out / "last.pt"
@@ -285,13 +275,8 @@ class Trainer:
         """One pass over the data; returns the epoch summary record."""
         config = self.config
         self.dataset.set_epoch(epoch)
-        if self.sampler is not None:
-            self.sampler.set_epoch(epoch)
-        self.net.train()
-        if config.freeze_bn:
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.BatchNorm2d):
-                    module.eval()
+        self.sampler.set_epoch(epoch)
+        self.set_train_mode()
         sums: dict[str, float] = {}
         seen, tick, step = 0, time.perf_counter(), -1
         batches = self.progress(self.loader, self.steps_per_epoch) if self.runtime.main_process else iter(self.loader)
@@ -304,24 +289,34 @@ class Trainer:
             seen += len(images)
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v.item()
-            if (step + 1) % config.log_every == 0:
+            if (step + 1) % config.log_every == 0:  # every process logs at the same steps
+                values = mean_over_processes({k: v.item() for k, v in losses.items()})
                 self.write(
                     {
                         "epoch": epoch,
                         "step": step + 1,
                         "lr": self.optimizer.param_groups[0]["lr"],
-                        **{k: round(v.item(), 5) for k, v in losses.items()},
-                        "images_per_s": round(seen / (time.perf_counter() - tick), 2),
+                        **{k: round(v, 5) for k, v in values.items()},
+                        "images_per_s": round(seen * self.runtime.world_size / (time.perf_counter() - tick), 2),
                     }
                 )
         n = max(step + 1, 1)
+        means = mean_over_processes({k: v / n for k, v in sums.items()})
         return {
             "epoch": epoch,
             "summary": True,
             "lr": self.optimizer.param_groups[0]["lr"],
-            **{f"mean_{k}": round(v / n, 5) for k, v in sums.items()},
-            "images_per_s": round(seen / (time.perf_counter() - tick), 2),
+            **{f"mean_{k}": round(v, 5) for k, v in means.items()},
+            "images_per_s": round(seen * self.runtime.world_size / (time.perf_counter() - tick), 2),
         }
+
+    def set_train_mode(self) -> None:
+        """Train mode, with BatchNorm statistics frozen when ``freeze_bn``."""
+        self.net.train()
+        if self.config.freeze_bn:
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
     def train_step(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Forward, loss, backward and optimizer step on one batch; returns the losses by name."""

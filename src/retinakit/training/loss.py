@@ -8,6 +8,7 @@ and landmark loss, and only mined negatives to the classification loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -103,9 +104,13 @@ class MultiTaskLoss:
         variances: tuple[float, float],
         dense: DenseBranch | None = None,
         input_config: InputConfig | None = None,
+        count: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.config = config
         self.variances = variances
+        # maps this batch's positive / landmark counts to the normalisers (the identity here;
+        # summed over processes in distributed training, see retinakit.training.distributed)
+        self.count = count or (lambda n: n)
         self.matcher = Matcher(config.positive_iou, config.negative_iou, min_best_iou=config.min_best_iou)
         self.dense = dense
         self.input_config = input_config or InputConfig()
@@ -152,9 +157,10 @@ class MultiTaskLoss:
         wanted = (pos_per_image * self.config.neg_pos_ratio).clamp(min=self.config.min_negatives)
         available = (mining >= 0).sum(dim=1, keepdim=True)
         wanted = torch.minimum(wanted, available)
-        rank = mining.argsort(dim=1, descending=True).argsort(dim=1)
+        # stable: anchors with equal losses (e.g. on padding) are taken in index order, whatever the batch
+        rank = mining.argsort(dim=1, descending=True, stable=True).argsort(dim=1)
         negative = (rank < wanted) & (mining >= 0)
-        normaliser = num_pos.clamp(min=1).float()
+        normaliser = self.count(num_pos).float().clamp(min=1)
         loss_cls = ce[positive | negative].sum() / normaliser
 
         if num_pos > 0:
@@ -162,8 +168,9 @@ class MultiTaskLoss:
         else:
             loss_box = (deltas * 0.0).sum()
         num_lm = lm_mask.sum()
+        lm_normaliser = self.count(num_lm).float().clamp(min=1)  # every process calls count, always
         if num_lm > 0:
-            loss_lm = F.smooth_l1_loss(lm_deltas[lm_mask], lm_t[lm_mask], reduction="sum") / num_lm.float()
+            loss_lm = F.smooth_l1_loss(lm_deltas[lm_mask], lm_t[lm_mask], reduction="sum") / lm_normaliser
         else:
             loss_lm = (lm_deltas * 0.0).sum()
         c = self.config
