@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 from retinakit.align import align_faces
+from retinakit.apps.batch.schema import Row, error_row, ok_row
 from retinakit.batch import output_name
-from retinakit.detector import DetectorConfig
+from retinakit.detector import Detector, DetectorConfig
 from retinakit.draw import draw_faces
 from retinakit.preprocess import read_image
 from retinakit.result import Faces
@@ -31,7 +32,8 @@ class BatchConfig:
     ``save_images``: also write annotated copies. ``engine``: ``local`` (worker processes decode,
     this process detects) or ``ray``. Local: ``workers`` decoding processes (None: one per CPU; 0:
     decode in this process). Ray: ``address`` of a cluster (None: a local instance with
-    ``num_cpus``), ``actors`` detector actors of ``actor_cpus`` CPUs each (the detector's threads).
+    ``num_cpus``), ``actors`` detector actors of ``actor_cpus`` CPUs each (the detector's threads),
+    decoding tasks of ``decode_cpus`` CPUs each.
     """
 
     source: str
@@ -48,6 +50,7 @@ class BatchConfig:
     num_cpus: int | None = None
     actors: int | None = None
     actor_cpus: int = 1
+    decode_cpus: float = 0.5
 
     def __post_init__(self) -> None:
         if self.shard_size < 1 or self.crop_size < 16:
@@ -58,7 +61,7 @@ class BatchConfig:
             raise ValueError("workers must be >= 0, actors and actor_cpus >= 1")
 
     def job_settings(self) -> dict[str, Any]:
-        """What decides the output (kept in ``_job.json``): a resumed job must match it; engine and resources may differ."""
+        """What decides the output (kept in ``_job.json``): a resume must match; engine, resources may differ."""
         detector = {k: v for k, v in asdict(self.detector).items() if k not in RESOURCE_FIELDS}
         detector["scales"] = list(detector["scales"])
         return {
@@ -126,3 +129,30 @@ def _imwrite(target: Path, image: np.ndarray) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(target), image):
         raise OSError(f"cannot write {target}")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input on its way through the engine: shard, position in the shard, path, decoded image or error."""
+
+    shard: int
+    size: int
+    position: int
+    path: str
+    image: np.ndarray | None
+    error: str | None
+
+
+def detect_items(detector: Detector, run: list[Item]) -> list[tuple[Row, Faces | None]]:
+    """Rows (and faces) for one same-shape run, or for one input that failed to decode."""
+    images = [item.image for item in run if item.image is not None]
+    if len(images) < len(run):
+        return [(error_row(item.path, item.error or "unknown error"), None) for item in run]
+    try:
+        results = detector.detect_bgr(images)
+    except Exception as exc:  # reported per file, the job goes on
+        return [(error_row(item.path, f"detection failed: {exc}"), None) for item in run]
+    return [
+        (ok_row(item.path, image.shape[1], image.shape[0], faces), faces)
+        for item, image, faces in zip(run, images, results, strict=True)
+    ]

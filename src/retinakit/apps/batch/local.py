@@ -13,32 +13,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from retinakit.apps.batch.job import BatchConfig, BatchReport, decode, write_image_outputs
-from retinakit.apps.batch.schema import Row, error_row, ok_row
+from retinakit.apps.batch.job import BatchConfig, BatchReport, Item, decode, detect_items, write_image_outputs
+from retinakit.apps.batch.schema import Row
 from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 from retinakit.detector import Detector
 from retinakit.io_utils import same_shape_batches
-from retinakit.result import Faces
 
 Decoded = tuple[np.ndarray | None, str | None]
-
-
-@dataclass(frozen=True)
-class _Item:
-    """One input on its way through the engine: shard, position in the shard, path, decoded image or error."""
-
-    shard: int
-    size: int
-    position: int
-    path: str
-    image: np.ndarray | None
-    error: str | None
 
 
 def run_local(
@@ -61,7 +47,7 @@ def run_local(
         outputs: dict[int, list[Future[None]]] = {}
         stream = _decoded(shards, workers, depth)
         for run in same_shape_batches(stream, lambda item: item.image, config.detector.batch_size):
-            for item, (row, faces) in zip(run, _detect(detector, run), strict=True):
+            for item, (row, faces) in zip(run, detect_items(detector, run), strict=True):
                 hook("row", item.shard * config.shard_size + item.position)
                 rows = pending.setdefault(item.shard, [])
                 rows.append(row)
@@ -78,27 +64,12 @@ def run_local(
     return BatchReport(images, errors, written, 0, time.perf_counter() - start, _cpu_seconds() - usage_start)
 
 
-def _detect(detector: Detector, run: list[_Item]) -> list[tuple[Row, Faces | None]]:
-    """Rows (and faces) for one same-shape run, or for one input that failed to decode."""
-    images = [item.image for item in run if item.image is not None]
-    if len(images) < len(run):
-        return [(error_row(item.path, item.error or "unknown error"), None) for item in run]
-    try:
-        results = detector.detect_bgr(images)
-    except Exception as exc:  # reported per file, the job goes on
-        return [(error_row(item.path, f"detection failed: {exc}"), None) for item in run]
-    return [
-        (ok_row(item.path, image.shape[1], image.shape[0], faces), faces)
-        for item, image, faces in zip(run, images, results, strict=True)
-    ]
-
-
-def _decoded(shards: Iterable[tuple[int, list[str]]], workers: int, depth: int) -> Iterator[_Item]:
+def _decoded(shards: Iterable[tuple[int, list[str]]], workers: int, depth: int) -> Iterator[Item]:
     """Every input of ``shards`` decoded, in order; ``workers`` processes with at most ``depth`` in flight."""
     inputs = ((k, len(paths), i, path) for k, paths in shards for i, path in enumerate(paths))
     if workers == 0:
         for k, size, i, path in inputs:
-            yield _Item(k, size, i, path, *decode(path))
+            yield Item(k, size, i, path, *decode(path))
         return
     context = multiprocessing.get_context("spawn")  # never fork a process that holds inference threads
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
@@ -111,12 +82,12 @@ def _decoded(shards: Iterable[tuple[int, list[str]]], workers: int, depth: int) 
             yield _finish(*queue.popleft())
 
 
-def _finish(key: tuple[int, int, int, str], future: Future[Decoded]) -> _Item:
+def _finish(key: tuple[int, int, int, str], future: Future[Decoded]) -> Item:
     try:
         image, error = future.result()
     except Exception as exc:  # a worker that died (e.g. out of memory on a huge image)
         image, error = None, f"decoding failed: {exc}"
-    return _Item(*key, image, error)
+    return Item(*key, image, error)
 
 
 def _init_worker() -> None:
