@@ -10,12 +10,12 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from retinakit.align import align_faces
+from retinakit.apps.align import align_faces
 from retinakit.apps.batch.schema import Row, error_row, ok_row
-from retinakit.batch import output_name
+from retinakit.apps.files import output_name
 from retinakit.detector import Detector, DetectorConfig
-from retinakit.draw import draw_faces
-from retinakit.preprocess import read_image
+from retinakit.io.draw import draw_faces
+from retinakit.io.images import read_image
 from retinakit.result import Faces
 
 #: DetectorConfig fields that change speed, never detections: a job may resume with other values.

@@ -22,7 +22,7 @@ from retinakit.apps.batch.job import BatchConfig, BatchReport, Item, decode, det
 from retinakit.apps.batch.schema import Row
 from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 from retinakit.detector import Detector
-from retinakit.io_utils import same_shape_batches
+from retinakit.io.readahead import same_shape_batches
 
 Decoded = tuple[np.ndarray | None, str | None]
 

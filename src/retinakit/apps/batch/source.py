@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from retinakit.preprocess import IMAGE_SUFFIXES
+from retinakit.io.inputs import IMAGE_SUFFIXES
 
 LISTING_SUFFIXES = (".txt", ".csv", ".parquet")
 
