@@ -59,6 +59,8 @@ class BatchConfig:
             raise ValueError(f"engine must be 'local' or 'ray', got {self.engine!r}")
         if (self.workers is not None and self.workers < 0) or self.actor_cpus < 1 or (self.actors or 1) < 1:
             raise ValueError("workers must be >= 0, actors and actor_cpus >= 1")
+        if self.decode_cpus < 0:
+            raise ValueError(f"decode_cpus must be >= 0, got {self.decode_cpus}")
 
     def job_settings(self) -> dict[str, Any]:
         """What decides the output (kept in ``_job.json``): a resume must match; engine, resources may differ."""
