@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def run_ray(
     start = time.perf_counter()  # after start-up: the report's images/s is the engine's, not Ray's start
     try:
         sizes: dict[int, int] = {}
-        refs = []
+        refs: list[Any] = []  # object refs, one Arrow table of paths per shard
         for index, paths in shards:
             sizes[index] = len(paths)
             table = pa.table(
@@ -91,7 +91,8 @@ def run_ray(
         images = errors = written = 0
         collected: dict[int, list[pa.Table]] = {}
         counts: dict[int, int] = {}
-        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for output in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            batch = cast("pa.Table", output)
             for index in np.unique(batch.column("shard").to_numpy()).tolist():
                 part = batch.filter(pc.equal(batch.column("shard"), index))
                 collected.setdefault(index, []).append(part)
