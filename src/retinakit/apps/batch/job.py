@@ -14,9 +14,15 @@ from retinakit.apps.align import align_faces
 from retinakit.apps.batch.schema import Row, error_row, ok_row
 from retinakit.apps.files import output_name
 from retinakit.detector import Detector, DetectorConfig
+from retinakit.errors import RetinakitError
 from retinakit.io.draw import draw_faces
 from retinakit.io.images import read_image
 from retinakit.result import Faces
+
+
+class BatchError(RetinakitError):
+    """A job that had to stop (a decoding process died, an engine lost work); rerunning it resumes."""
+
 
 #: DetectorConfig fields that change speed, never detections: a job may resume with other values.
 RESOURCE_FIELDS = ("threads", "batch_size", "device")

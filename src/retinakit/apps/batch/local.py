@@ -13,12 +13,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from retinakit.apps.batch.job import BatchConfig, BatchReport, Item, decode, detect_items, write_image_outputs
+from retinakit.apps.batch.job import (
+    BatchConfig,
+    BatchError,
+    BatchReport,
+    Item,
+    decode,
+    detect_items,
+    write_image_outputs,
+)
 from retinakit.apps.batch.schema import Row
 from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 from retinakit.detector import Detector
@@ -85,7 +94,9 @@ def _decoded(shards: Iterable[tuple[int, list[str]]], workers: int, depth: int) 
 def _finish(key: tuple[int, int, int, str], future: Future[Decoded]) -> Item:
     try:
         image, error = future.result()
-    except Exception as exc:  # a worker that died (e.g. out of memory on a huge image)
+    except BrokenProcessPool as exc:  # every later input would fail too: stop, a rerun resumes
+        raise BatchError(f"a decoding process died near {key[3]}; rerun the same command to resume") from exc
+    except Exception as exc:  # e.g. a result that could not be sent back
         image, error = None, f"decoding failed: {exc}"
     return Item(*key, image, error)
 

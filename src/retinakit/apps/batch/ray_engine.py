@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from retinakit.apps.batch.job import BatchConfig, BatchReport, Item, decode, detect_items, write_image_outputs
+from retinakit.apps.batch.job import (
+    BatchConfig,
+    BatchError,
+    BatchReport,
+    Item,
+    decode,
+    detect_items,
+    write_image_outputs,
+)
 from retinakit.apps.batch.schema import COLUMNS, arrow_schema
 from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 
@@ -105,7 +113,7 @@ def run_ray(
                     images, errors, written = images + record.rows, errors + record.errors, written + 1
                     on_shard(record)
         if collected:
-            raise RuntimeError(f"Ray returned incomplete shards {sorted(collected)}; rerun to redo them")
+            raise BatchError(f"Ray returned incomplete shards {sorted(collected)}; rerun to redo them")
         return BatchReport(images, errors, written, 0, time.perf_counter() - start)
     finally:
         if started:
