@@ -249,3 +249,18 @@ def test_ray_engine_gives_the_same_parquet_content_as_the_local_engine(tmp_path)
     assert a.num_rows == 30 and sum(a.column("num_faces").to_pylist()) > 30
     assert a.equals(b)
     assert sorted(p.name for p in (tmp_path / "ray").glob("part-*")) == [shard_name(k) for k in range(4)]
+
+
+def test_ray_engine_without_ray_names_the_extra(photos, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code = main(["batch", str(photos), str(tmp_path / "out"), "--engine", "ray", "--no-progress"])
+    assert code == 1
+    assert "pip install 'retinakit[ray]'" in capsys.readouterr().err
+
+
+def test_empty_source_says_so(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["batch", str(tmp_path / "empty"), str(tmp_path / "out"), "--no-progress"]) == 1
+    assert "no images found" in capsys.readouterr().err
