@@ -27,8 +27,8 @@ from pathlib import Path
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev" / "images"
 
 
-def command(out: Path, shard_size: int) -> list[str]:
-    return [sys.executable, "-m", "retinakit", "batch", str(IMAGES), str(out), "--shard-size", str(shard_size)]
+def command(images: Path, out: Path, shard_size: int) -> list[str]:
+    return [sys.executable, "-m", "retinakit", "batch", str(images), str(out), "--shard-size", str(shard_size)]
 
 
 def done_rows(out: Path) -> int:
@@ -47,20 +47,23 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=100)
     parser.add_argument("--kill-after", type=int, default=450, help="images recorded before the kill is armed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", type=Path, default=IMAGES, help="image folder (default: all val-dev images)")
     args = parser.parse_args()
-    if not IMAGES.is_dir():
-        raise SystemExit(f"{IMAGES} not found")
+    if not args.images.is_dir():
+        raise SystemExit(f"{args.images} not found")
     import pyarrow.dataset as ds
 
-    count = sum(1 for _ in IMAGES.rglob("*.jpg"))
+    count = sum(1 for _ in args.images.rglob("*.jpg"))
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         reference, resumed = Path(tmp) / "reference", Path(tmp) / "resumed"
         start = time.perf_counter()
-        subprocess.run([*command(reference, args.shard_size), "--no-progress"], check=False)
+        subprocess.run([*command(args.images, reference, args.shard_size), "--no-progress"], check=False)
         reference_seconds = time.perf_counter() - start
 
-        proc = subprocess.Popen([*command(resumed, args.shard_size), "--no-progress"], start_new_session=True)
+        proc = subprocess.Popen(
+            [*command(args.images, resumed, args.shard_size), "--no-progress"], start_new_session=True
+        )
         while done_rows(resumed) < args.kill_after and proc.poll() is None:
             time.sleep(0.05)
         time.sleep(rng.uniform(0.2, 0.8) * reference_seconds * args.shard_size / count)  # into the next shard
@@ -69,7 +72,7 @@ def main() -> None:
         killed_at = done_rows(resumed)
         leftovers = sorted(p.name for p in resumed.iterdir())
         start = time.perf_counter()
-        subprocess.run([*command(resumed, args.shard_size), "--no-progress"], check=False)
+        subprocess.run([*command(args.images, resumed, args.shard_size), "--no-progress"], check=False)
         resume_seconds = time.perf_counter() - start
 
         a = ds.dataset(reference, format="parquet").to_table().sort_by("path")
