@@ -9,8 +9,8 @@ images/s (the engine's own figure: Ray's start-up excluded, shown apart as wall 
 per core against the one-process figure, the machine's CPU utilisation during the run (from
 /proc/stat, all processes), the peak resident memory of the whole process tree (RSS summed over
 all descendants, sampled every 0.1 s) and the cost of 10 million images in CPU core-hours. Then the
-local engine's peak memory on ``--memory`` listings (the N images repeated under distinct path
-strings), which must not grow with the collection.
+local engine's peak memory on ``--memory`` listings (the same first N images repeated under distinct
+path strings, so that only the collection size changes), which must not grow with the collection.
 """
 
 from __future__ import annotations
@@ -140,7 +140,10 @@ def main() -> None:
         memory = []
         for count in [int(v) for v in args.memory.split(",") if v]:
             run = run_batch(
-                f"local engine, {count} images", listing(names, count, work / f"m{count}.txt"), work / f"m{count}", []
+                f"local engine, {count} images",
+                listing(names[: args.images], count, work / f"m{count}.txt"),
+                work / f"m{count}",
+                [],
             )
             memory.append(run)
             print(f"done: {run}", file=sys.stderr, flush=True)
