@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument(
         "--ray", default="--num-cpus 2 --actors 2 --decode-cpus 0", help="flags of the Ray run ('' to skip Ray)"
     )
+    parser.add_argument("--memory-flags", default="", help="extra flags of the memory runs, e.g. '--max-size 640'")
     parser.add_argument("--skip", default="", help="comma-separated runs to skip: single, local")
     args = parser.parse_args()
     if not VALDEV.is_dir():
@@ -143,7 +144,7 @@ def main() -> None:
                 f"local engine, {count} images",
                 listing(names[: args.images], count, work / f"m{count}.txt"),
                 work / f"m{count}",
-                [],
+                args.memory_flags.split(),
             )
             memory.append(run)
             print(f"done: {run}", file=sys.stderr, flush=True)
