@@ -1,0 +1,266 @@
+"""Batch jobs: streamed listings, Parquet shards, exactly-once after simulated kills, bad files, local vs Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from conftest import need_shared
+from retinakit.apps.batch import BatchConfig, run_batch
+from retinakit.apps.batch.shards import MANIFEST, ShardStore, iter_shards, shard_name
+from retinakit.apps.batch.source import Source, glob_regex, iter_paths
+from retinakit.cli import main
+from retinakit.detector import DetectorConfig
+
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+class Killed(Exception):
+    """Stands for SIGKILL: raised from the fault-injection hook, nothing after it runs."""
+
+
+def kill_at(event: str, number: int):
+    def hook(name: str, value: int) -> None:
+        if (name, value) == (event, number):
+            raise Killed(f"{name} {value}")
+
+    return hook
+
+
+def read_output(directory: Path):
+    """All rows of an output directory (shards only: _manifest/_job and hidden tmp files are ignored)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(directory, format="parquet").to_table().sort_by("path")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut_rgb) -> Path:
+    """Nine real photos of a few sizes (crops of the astronaut), in two folders; one face each."""
+    root = tmp_path_factory.mktemp("photos")
+    bgr = astronaut_rgb[:, :, ::-1]
+    for i in range(9):
+        folder = root / ("a" if i < 5 else "b")
+        folder.mkdir(exist_ok=True)
+        size = 256 + 64 * (i % 3)
+        image = cv2.resize(bgr, (size, size)) if i % 2 else bgr[: 320 + 16 * (i % 3), :400]
+        cv2.imwrite(str(folder / f"img{i}.jpg"), image)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(photos, tmp_path_factory):
+    """An uninterrupted run over the photos (shards of 2 inputs: 5 shards)."""
+    out = tmp_path_factory.mktemp("reference")
+    report = run_batch(BatchConfig(str(photos), str(out), shard_size=2, workers=0))
+    assert (report.images, report.errors, report.shards_written) == (9, 0, 5)
+    return read_output(out)
+
+
+# --- the listing -------------------------------------------------------------------------------------------
+
+
+def test_directory_walk_is_sorted_recursive_and_keeps_only_images(tmp_path):
+    for name in ["b/z.png", "b/a.JPG", "a.jpg", "c.txt", "a/y.jpeg", "a/sub/x.bmp"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    got = [Path(p).relative_to(tmp_path).as_posix() for p in iter_paths(Source(str(tmp_path)))]
+    assert got == ["a/sub/x.bmp", "a/y.jpeg", "a.jpg", "b/a.JPG", "b/z.png"]
+
+
+def test_glob_pattern_is_walked_in_the_same_order(tmp_path):
+    for name in ["b/z.png", "b/a.jpg", "a.jpg", "a/sub/x.jpg", "a/y.png"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    rel = [Path(p).relative_to(tmp_path).as_posix() for p in iter_paths(Source(f"{tmp_path}/**/*.jpg"))]
+    assert rel == ["a/sub/x.jpg", "a.jpg", "b/a.jpg"]
+    rel = [Path(p).relative_to(tmp_path).as_posix() for p in iter_paths(Source(f"{tmp_path}/*/*.png"))]
+    assert rel == ["a/y.png", "b/z.png"]
+    assert Source(f"{tmp_path}/*/*.png").base == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("pattern", "yes", "no"),
+    [("a/*.jpg", "a/x.jpg", "a/b/x.jpg"), ("a/**/x.jp?", "a/b/c/x.jpg", "b/x.jpg"), ("a/[!b]*", "a/c", "a/b")],
+)
+def test_glob_regex(pattern, yes, no):
+    import re
+
+    assert re.fullmatch(glob_regex(pattern), yes) and not re.fullmatch(glob_regex(pattern), no)
+
+
+def test_listing_files_txt_csv_parquet_relative_to_root(tmp_path):
+    import pyarrow as pa
+
+    (tmp_path / "list.txt").write_text("# comment\nx/1.jpg\n\n/abs/2.jpg\n")
+    with open(tmp_path / "list.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["id", "path"], ["7", "x/1.jpg"], ["8", "/abs/2.jpg"]])
+    (tmp_path / "plain.csv").write_text("x/1.jpg,3\n/abs/2.jpg,4\n")
+    pq.write_table(pa.table({"path": ["x/1.jpg", "/abs/2.jpg"]}), tmp_path / "list.parquet", row_group_size=1)
+    for name in ("list.txt", "list.csv", "plain.csv", "list.parquet"):
+        assert list(iter_paths(Source(str(tmp_path / name)))) == [str(tmp_path / "x/1.jpg"), "/abs/2.jpg"], name
+        assert list(iter_paths(Source(str(tmp_path / name), root="/data"))) == ["/data/x/1.jpg", "/abs/2.jpg"]
+
+
+def test_unknown_source_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="not a directory, a glob pattern or a"):
+        list(iter_paths(Source(str(tmp_path / "photo.jpg"))))
+
+
+def test_shards_are_consecutive_chunks():
+    assert list(iter_shards(iter(["a", "b", "c", "d", "e"]), 2)) == [(0, ["a", "b"]), (1, ["c", "d"]), (2, ["e"])]
+    assert list(iter_shards(iter([]), 3)) == []
+
+
+# --- output and bad inputs ---------------------------------------------------------------------------------
+
+
+def test_output_rows_hold_the_faces(reference, photos):
+    assert reference.num_rows == 9
+    assert reference.column("status").to_pylist() == ["ok"] * 9
+    row = reference.slice(0, 1).to_pylist()[0]
+    assert row["path"] == str(photos / "a" / "img0.jpg") and (row["width"], row["height"]) == (400, 320)
+    assert row["num_faces"] == 1 and row["scores"][0] > 0.9
+    x1, y1, x2, y2 = row["boxes"][0]
+    assert 0 <= x1 < x2 <= 400 and 0 <= y1 < y2 <= 320
+    assert len(row["landmarks"][0]) == 5 and all(len(p) == 2 for p in row["landmarks"][0])
+
+
+def test_bad_files_become_error_rows_and_the_rest_is_processed(photos, tmp_path, capsys):
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff" + bytes(200))
+    (tmp_path / "notes.txt").write_text("not an image")
+    good = sorted(str(p) for p in photos.rglob("*.jpg"))
+    listing = [good[0], str(tmp_path / "corrupt.jpg"), str(tmp_path / "missing.jpg"), str(tmp_path / "notes.txt")]
+    listing += good[1:3]
+    (tmp_path / "list.txt").write_text("\n".join(listing) + "\n")
+    out = tmp_path / "out"
+    code = main(["batch", str(tmp_path / "list.txt"), str(out), "--shard-size", "4", "--workers", "1", "--no-progress"])
+    assert code == 1  # some inputs failed; the job still finished
+    assert "6 images, 3 with an error" in capsys.readouterr().err
+    rows = {r["path"]: r for r in read_output(out).to_pylist()}
+    assert sorted(rows) == sorted(listing)
+    assert "not a decodable image" in rows[str(tmp_path / "corrupt.jpg")]["error"]
+    assert rows[str(tmp_path / "missing.jpg")]["error"] == "no such file"
+    assert "not a decodable image" in rows[str(tmp_path / "notes.txt")]["error"]
+    for path in (good[0], *good[1:3]):
+        assert rows[path]["status"] == "ok" and rows[path]["num_faces"] == 1 and rows[path]["error"] is None
+    for path in listing[1:4]:
+        assert rows[path]["status"] == "error" and rows[path]["num_faces"] == 0 and rows[path]["width"] is None
+
+
+def test_crops_and_annotated_images(photos, tmp_path):
+    config = BatchConfig(
+        str(photos / "a"), str(tmp_path / "out"), crops=str(tmp_path / "crops"), save_images=str(tmp_path / "ann")
+    )
+    assert run_batch(config).images == 5
+    crop = cv2.imread(str(tmp_path / "crops" / "img0_0.png"))
+    assert crop.shape == (112, 112, 3)
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [f"img{i}.jpg" for i in range(5)]
+
+
+# --- resumable and exactly once ----------------------------------------------------------------------------
+
+
+def assert_exactly_once(out: Path, reference) -> None:
+    table = read_output(out)
+    paths = table.column("path").to_pylist()
+    assert len(paths) == len(set(paths)) == reference.num_rows
+    assert table.equals(reference)  # same rows, same detections as an uninterrupted run
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_kill_after_a_shard_file_before_its_manifest_entry(photos, reference, tmp_path, workers):
+    out = tmp_path / "out"
+    config = BatchConfig(str(photos), str(out), shard_size=2, workers=workers)
+    with pytest.raises(Killed):
+        run_batch(config, hook=kill_at("written", 1))
+    assert (out / shard_name(1)).exists()  # renamed into place, but not recorded
+    assert [json.loads(line)["index"] for line in (out / MANIFEST).read_text().splitlines()] == [0]
+    report = run_batch(config)
+    assert (report.shards_skipped, report.shards_written, report.images) == (1, 4, 7)
+    assert (report.total_images, report.total_errors) == (9, 0)
+    assert_exactly_once(out, reference)
+
+
+def test_kill_inside_a_shard_and_during_a_write(photos, reference, tmp_path):
+    out = tmp_path / "out"
+    config = BatchConfig(str(photos), str(out), shard_size=2, workers=0)
+    with pytest.raises(Killed):
+        run_batch(config, hook=kill_at("row", 5))  # second input of shard 2
+    assert sorted(p.name for p in out.glob("part-*")) == [shard_name(0), shard_name(1)]
+    # as if killed while writing shard 2 and while appending its manifest line
+    (out / f".{shard_name(2)}.tmp").write_bytes(b"PAR1 half a file")
+    with open(out / MANIFEST, "a") as f:
+        f.write('{"index": 2, "rows"')
+    report = run_batch(config)
+    assert (report.shards_skipped, report.shards_written) == (2, 3)
+    assert_exactly_once(out, reference)
+    assert len((out / MANIFEST).read_text().splitlines()) == 5
+    assert run_batch(config).shards_written == 0  # a finished job stays finished
+
+
+def test_resuming_with_other_settings_or_another_listing_is_refused(photos, tmp_path):
+    out = tmp_path / "out"
+    run_batch(BatchConfig(str(photos), str(out), shard_size=4, workers=0))
+    with pytest.raises(ValueError, match="other settings \\(detector\\)"):
+        run_batch(BatchConfig(str(photos), str(out), shard_size=4, detector=DetectorConfig(score_threshold=0.9)))
+    # threads / batch size change speed, not detections: resuming with them is fine
+    run_batch(BatchConfig(str(photos), str(out), shard_size=4, detector=DetectorConfig(threads=1, batch_size=2)))
+    (photos / "a" / "img0.jpg").rename(photos / "a" / "img0x.jpg")
+    try:
+        with pytest.raises(ValueError, match="input listing changed"):
+            run_batch(BatchConfig(str(photos), str(out), shard_size=4, workers=0))
+    finally:
+        (photos / "a" / "img0x.jpg").rename(photos / "a" / "img0.jpg")
+
+
+def test_store_records_only_whole_shards(tmp_path):
+    store = ShardStore(tmp_path, {"job": 1})
+    from retinakit.apps.batch.schema import error_row
+
+    record = store.write(3, [error_row("x.jpg", "no such file"), error_row("y.jpg", "empty file")])
+    assert (record.index, record.rows, record.errors, record.first) == (3, 2, 2, "x.jpg")
+    assert ShardStore(tmp_path, {"job": 1}).done == {3: record}
+    assert pq.read_table(tmp_path / shard_name(3)).column("path").to_pylist() == ["x.jpg", "y.jpg"]
+
+
+# --- Ray ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_parquet_content_as_the_local_engine(tmp_path):
+    pytest.importorskip("ray.data")
+    root = need_shared("data", "widerface", "val-dev", "images")
+    names = (root.parent / "image_list.txt").read_text().split()[::36][:30]
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    local = BatchConfig(str(tmp_path / "list.txt"), str(tmp_path / "local"), root=str(root), shard_size=8)
+    ray = BatchConfig(
+        str(tmp_path / "list.txt"), str(tmp_path / "ray"), root=str(root), shard_size=8, engine="ray", num_cpus=2
+    )
+    assert run_batch(local).images == 30
+    report = run_batch(ray)
+    assert (report.images, report.shards_written, report.errors) == (30, 4, 0)
+    a, b = read_output(tmp_path / "local"), read_output(tmp_path / "ray")
+    assert a.num_rows == 30 and sum(a.column("num_faces").to_pylist()) > 30
+    assert a.equals(b)
+    assert sorted(p.name for p in (tmp_path / "ray").glob("part-*")) == [shard_name(k) for k in range(4)]
+
+
+def test_ray_engine_without_ray_names_the_extra(photos, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code = main(["batch", str(photos), str(tmp_path / "out"), "--engine", "ray", "--no-progress"])
+    assert code == 1
+    assert "pip install 'retinakit[ray]'" in capsys.readouterr().err
+
+
+def test_empty_source_says_so(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["batch", str(tmp_path / "empty"), str(tmp_path / "out"), "--no-progress"]) == 1
+    assert "no images found" in capsys.readouterr().err
