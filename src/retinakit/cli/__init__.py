@@ -1,4 +1,4 @@
-"""Command line: ``retinakit detect | align | batch | evaluate | evaluate-landmarks | train | export | quantize | serve``.
+"""Command line: ``retinakit detect | align | batch | evaluate[-landmarks] | train | export | quantize | serve``.
 
 A thin layer: each sub-command is a module here with ``add_parser(subparsers)`` and ``run(args)``;
 ``run`` turns the flags into config fields and calls one library function. Exit status: 0 success,
