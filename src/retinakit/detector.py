@@ -87,12 +87,6 @@ class DetectorConfig:
             max_detections=self.max_detections,
         )
 
-    def input_pixels(self, image: np.ndarray) -> int:
-        """Pixels of ``image`` once resized for the network (what :attr:`DetectorConfig.batch_pixels` counts)."""
-        h, w = image.shape[:2]
-        factor = self._resize.scale(h, w)
-        return round(h * factor) * round(w * factor)
-
     @property
     def resize_policy(self) -> ResizePolicy:
         return ResizePolicy(short_side=self.short_side, max_side=self.max_side)
