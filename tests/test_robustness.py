@@ -331,6 +331,7 @@ class _PickyBackend:
 
     def __init__(self, real, message: str) -> None:
         self.real, self.message, self.config, self.calls = real, message, real.config, []
+        self.input_layout = getattr(real, "input_layout", "nchw_float")
 
     def __call__(self, batch):
         self.calls.append(batch.shape[0])
@@ -356,9 +357,10 @@ def test_a_pass_out_of_memory_is_retried_one_image_at_a_time(astro_bgr, detector
 def test_a_failing_image_in_a_run_does_not_fail_its_neighbours(tmp_path, astro_bgr, detector):
     class FailsOnBlank:
         config = detector.backend.config
+        input_layout = getattr(detector.backend, "input_layout", "nchw_float")
 
         def __call__(self, batch):
-            if any((image == image[:, :1, :1]).all() for image in batch):  # a blank image
+            if any(len(np.unique(image)) <= 3 for image in batch):  # a blank image (one colour)
                 raise RuntimeError("broken input")
             return detector.backend(batch)
 
