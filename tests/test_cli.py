@@ -42,7 +42,7 @@ def test_detect_reports_bad_file_and_keeps_the_others(image_dir, tmp_path, capsy
     assert len(astro["faces"]) == 1 and astro["faces"][0]["score"] > 0.9
     assert len(astro["faces"][0]["box"]) == 4 and len(astro["faces"][0]["landmarks"]) == 5
     assert "error" in broken and blank["faces"] == []
-    assert (tmp_path / "ann" / "a_astronaut.jpg").is_file()
+    assert (tmp_path / "ann" / "imgs" / "a_astronaut.jpg").is_file()  # path below the common input root
     lines = (tmp_path / "wider" / "imgs" / "a_astronaut.txt").read_text().splitlines()
     assert lines[0] == "a_astronaut" and lines[1] == "1"
     x, _y, w, h, s = (float(v) for v in lines[2].split())

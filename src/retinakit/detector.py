@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Literal
+from itertools import islice
+from typing import Literal, overload
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from retinakit.inference.preprocess import (
     ResizePolicy,
     make_batch,
     make_uint8_batch,
+    plan_batches,
     resize,
     to_bgr,
 )
@@ -37,8 +40,9 @@ class DetectorConfig:
     (the built-in int8 model, onnx backend) or ``bf16`` (openvino backend).
     ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
     policy (see :class:`~retinakit.inference.preprocess.ResizePolicy`; default original size). The thresholds
-    are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size``: images per
-    forward pass in :meth:`Detector.detect_batch`. ``scales`` / ``flip`` / ``tta_max_side`` /
+    are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size`` and
+    ``batch_pixels``: at most this many images and network-input pixels (padded) per forward pass
+    (memory grows with the pixels: see :meth:`Detector.detect_bgr`). ``scales`` / ``flip`` / ``tta_max_side`` /
     ``merge`` / ``vote_iou`` / ``vote_score``: test-time augmentation (see :mod:`retinakit.inference.tta`);
     the paper's setting is ``scales=(500, 800, 1100, 1400, 1700), flip=True``.
     """
@@ -56,6 +60,7 @@ class DetectorConfig:
     short_side: int | None = None
     max_side: int | None = None
     batch_size: int = 8
+    batch_pixels: int = 4_000_000
     scales: tuple[int, ...] = ()
     flip: bool = False
     tta_max_side: int = 2600
@@ -70,6 +75,8 @@ class DetectorConfig:
             raise ValueError(f"scales must be >= 16 pixels and vote_iou in (0, 1], got {self.scales}, {self.vote_iou}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.batch_pixels < 1:
+            raise ValueError(f"batch_pixels must be >= 1, got {self.batch_pixels}")
 
     @property
     def postprocess_config(self) -> PostprocessConfig:
@@ -150,16 +157,81 @@ class Detector:
         """Faces in one image: a path, a PIL image, or a numpy array (``color`` 'rgb' or 'bgr')."""
         return self.detect_bgr([to_bgr(image, color)])[0]
 
-    def detect_batch(self, images: Iterable[ImageInput], color: ColorOrder | None = None) -> list[Faces]:
-        """Faces for each image, ``batch_size`` images per forward pass (mixed sizes are padded)."""
-        bgr = [to_bgr(im, color) for im in images]
-        results: list[Faces] = []
-        for start in range(0, len(bgr), self.config.batch_size):
-            results.extend(self.detect_bgr(bgr[start : start + self.config.batch_size]))
+    @overload
+    def detect_batch(
+        self, images: Iterable[ImageInput], color: ColorOrder | None = None, errors: Literal["raise"] = "raise"
+    ) -> list[Faces]: ...
+
+    @overload
+    def detect_batch(
+        self, images: Iterable[ImageInput], color: ColorOrder | None = None, *, errors: Literal["return"]
+    ) -> list[Faces | Exception]: ...
+
+    def detect_batch(
+        self,
+        images: Iterable[ImageInput],
+        color: ColorOrder | None = None,
+        errors: Literal["raise", "return"] = "raise",
+    ) -> list[Faces] | list[Faces | Exception]:
+        """Faces for each image of a list (paths, PIL images, arrays, or a ``(B, H, W, C)`` array).
+
+        Images are decoded ``batch_size`` at a time and run as :meth:`detect_bgr` does, so memory
+        stays bounded however many images there are. ``errors="raise"`` (default): the first image
+        that cannot be read or detected raises (:class:`~retinakit.ImageError` names it).
+        ``errors="return"``: that image's exception takes its place in the list, the others are
+        still detected. A single path, string or image is refused with ``TypeError`` (use
+        ``detector(image)`` for one image).
+        """
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+        if isinstance(images, (str, bytes, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim != 4):
+            what = f"a {images.ndim}-D array" if isinstance(images, np.ndarray) else f"a single {type(images).__name__}"
+            raise TypeError(f"detect_batch expects a list of images, got {what}; use detector(image) for one image")
+        if hasattr(images, "convert") and hasattr(images, "size"):
+            raise TypeError("detect_batch expects a list of images, got one PIL image; use detector(image)")
+        results: list[Faces | Exception] = []
+        for chunk in _chunks(images, self.config.batch_size):
+            if errors == "raise":
+                results.extend(self.detect_bgr([to_bgr(im, color) for im in chunk]))
+            else:
+                results.extend(self._detect_chunk_returning_errors(chunk, color))
         return results
 
+    def _detect_chunk_returning_errors(
+        self, chunk: list[ImageInput], color: ColorOrder | None
+    ) -> list[Faces | Exception]:
+        out: list[Faces | Exception | None] = []
+        good: dict[int, np.ndarray] = {}
+        for i, image in enumerate(chunk):
+            try:
+                good[i] = to_bgr(image, color)
+                out.append(None)
+            except Exception as exc:  # returned in the image's place, as documented
+                out.append(exc)
+        try:
+            found: list[Faces | Exception] = list(self.detect_bgr(list(good.values())))
+        except Exception:  # one image failed the pass: find which, one at a time
+            found = []
+            for image in good.values():
+                try:
+                    found.append(self.detect_bgr([image])[0])
+                except Exception as exc:
+                    found.append(exc)
+        for i, result in zip(good, found, strict=True):
+            out[i] = result
+        return [r for r in out if r is not None]
+
     def detect_bgr(self, images: Sequence[np.ndarray]) -> list[Faces]:
-        """Faces for BGR uint8 ``(H, W, 3)`` arrays, all in one forward pass (per scale with TTA)."""
+        """Faces for BGR uint8 ``(H, W, 3)`` arrays, in order.
+
+        Memory rule: the images (after resizing) are sorted by size and grouped into forward passes
+        of at most ``batch_size`` images and ``batch_pixels`` padded pixels, padding no image by
+        more than a third of its area (:func:`~retinakit.inference.preprocess.plan_batches`); an
+        image above the budget runs alone, needing the network's activations for that image only.
+        A pass that fails for lack of memory is retried one image at a time; an image that alone
+        does not fit raises ``MemoryError`` (set ``max_side`` to shrink large images). With TTA,
+        each image runs its own passes.
+        """
         if not images:
             return []
         if self._tta.enabled:
@@ -167,7 +239,30 @@ class Detector:
                 merge_passes(tta_passes(self, im, self._tta), self._tta, self._post.max_detections) for im in images
             ]
         resized, frames = zip(*(resize(im, self._resize) for im in images), strict=True)
-        return self.infer(resized, frames)
+        if len(resized) == 1:
+            return self._infer_or_split(resized, frames)
+        shapes = [im.shape[:2] for im in resized]
+        results: list[Faces] = [Faces.empty()] * len(resized)
+        for group in plan_batches(shapes, self.config.batch_size, self.config.batch_pixels):
+            found = self._infer_or_split([resized[i] for i in group], [frames[i] for i in group])
+            for i, faces in zip(group, found, strict=True):
+                results[i] = faces
+        return results
+
+    def _infer_or_split(self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame]) -> list[Faces]:
+        """:meth:`infer`, retried one image at a time when the pass runs out of memory."""
+        try:
+            return self.infer(resized, frames)
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
+            if len(resized) == 1:
+                h, w = resized[0].shape[:2]
+                raise MemoryError(
+                    f"not enough memory to detect on a {w}x{h} network input ({exc}); "
+                    "set max_side (CLI --max-size) to shrink large images"
+                ) from exc
+        return [self._infer_or_split([im], [frame])[0] for im, frame in zip(resized, frames, strict=True)]
 
     def infer(self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame]) -> list[Faces]:
         """One forward pass over already resized BGR images; ``frames`` map results back to the originals."""
@@ -178,6 +273,12 @@ class Detector:
             batch = make_batch(resized, self.model_config.input)
             height, width = batch.shape[2:4]
         return self.postprocess(self.backend(batch), height, width, frames)
+
+    def input_pixels(self, image: np.ndarray) -> int:
+        """Pixels of ``image`` once resized for the network (what :attr:`DetectorConfig.batch_pixels` counts)."""
+        h, w = image.shape[:2]
+        factor = self._resize.scale(h, w)
+        return round(h * factor) * round(w * factor)
 
     @property
     def resize_policy(self) -> ResizePolicy:
@@ -191,3 +292,17 @@ class Detector:
         anchors = generate_anchors(self.model_config.anchors, height, width)
         decoder = getattr(self.backend, "decode_meshes", None) if dense_params_of(raw) is not None else None
         return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post, decoder)
+
+
+def _chunks(items: Iterable[ImageInput], size: int) -> Iterator[list[ImageInput]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """True for numpy's/Python's MemoryError and the allocation failures of ONNX Runtime, OpenCV, torch."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return "alloc" in text or "out of memory" in text or "insufficient memory" in text

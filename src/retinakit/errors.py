@@ -34,3 +34,15 @@ class ModelError(RetinakitError):
 
 class AnnotationError(RetinakitError):
     """A malformed annotation or result file; the message names the file and the line."""
+
+
+class OutputError(RetinakitError):
+    """An output that would overwrite an input or another output of the same run; the message names both."""
+
+
+class InputError(RetinakitError):
+    """A command-line input (file, folder, glob, camera) that yields no image; the message names it."""
+
+
+class EvaluationError(RetinakitError):
+    """An evaluation that has nothing to evaluate (no predictions, no readable image); the message says why."""

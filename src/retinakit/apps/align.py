@@ -24,10 +24,14 @@ ARCFACE_TEMPLATE = np.array(
 )
 
 
+#: Crop sizes accepted: a crop is ``size`` x ``size`` pixels per face, so the bound keeps memory sane.
+MIN_SIZE, MAX_SIZE = 16, 4096
+
+
 def template(size: int = 112) -> np.ndarray:
     """The ``(5, 2)`` template for ``size`` x ``size`` crops (the 112 template scaled by size/112)."""
-    if size < 16:
-        raise ValueError(f"crop size must be >= 16, got {size}")
+    if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"crop size must be an integer from {MIN_SIZE} to {MAX_SIZE}, got {size!r}")
     return ARCFACE_TEMPLATE * (size / 112.0)
 
 
@@ -65,6 +69,7 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.
 def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
     """``(N, size, size, C)`` aligned crops of every face (``landmarks (N, 5, 2)``) of one image."""
     landmarks = np.asarray(landmarks).reshape(-1, 5, 2)
+    template(size)  # checks the size before allocating
     channels = () if image.ndim == 2 else (image.shape[2],)
     out = np.zeros((len(landmarks), size, size, *channels), dtype=image.dtype)
     for i, points in enumerate(landmarks):

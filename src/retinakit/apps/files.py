@@ -11,8 +11,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from retinakit.apps.align import align_faces
+from retinakit.apps.align import align_faces, template
 from retinakit.detector import Detector
+from retinakit.errors import OutputError
 from retinakit.io.draw import draw_faces
 from retinakit.io.formats import image_record, to_wider_rows, write_wider_file
 from retinakit.io.images import read_image
@@ -33,39 +34,99 @@ class Detection:
 def iter_detections(paths: Sequence[Path], detector: Detector, progress: Progress = no_progress) -> Iterator[Detection]:
     """Decode (in a background thread) and detect every file, in order.
 
-    Consecutive images of the same size share a forward pass (up to the detector's batch size),
-    so no compute is spent on padding. Unreadable files give a :class:`Detection` with ``error``.
+    Consecutive images of the same size share a forward pass (up to the detector's ``batch_size``
+    and ``batch_pixels``), so no compute is spent on padding and memory stays bounded. Unreadable
+    files give a :class:`Detection` with ``error``; so does an image whose detection fails (the
+    others of its run are then detected one at a time).
     """
     stream = progress(prefetch(read_image, paths), len(paths))
-    for run in same_shape_batches(stream, _image_or_none, detector.config.batch_size):
+    for run in same_shape_batches(
+        stream, _image_or_none, detector.config.batch_size, detector.config.batch_pixels, detector.input_pixels
+    ):
         first = run[0][1]
         if isinstance(first, BaseException):
             yield Detection(run[0][0], error=str(getattr(first, "reason", first)))
             continue
         try:
-            results = detector.detect_bgr([image for _, image in run])
-        except Exception as exc:  # reported per file, the run goes on
-            for path, _ in run:
-                yield Detection(path, error=f"detection failed: {exc}")
-            continue
+            results: list[Faces | Exception] = list(detector.detect_bgr([image for _, image in run]))
+        except Exception:  # find the image that fails; the others keep their results
+            results = [_detect_one(detector, image) for _, image in run]
         for (path, image), faces in zip(run, results, strict=True):
-            yield Detection(path, image, faces)
+            if isinstance(faces, Exception):
+                yield Detection(path, error=f"detection failed: {faces}")
+            else:
+                yield Detection(path, image, faces)
+
+
+def _detect_one(detector: Detector, image: np.ndarray) -> Faces | Exception:
+    try:
+        return detector.detect_bgr([image])[0]
+    except Exception as exc:  # reported per file, the run goes on
+        return exc
 
 
 def _image_or_none(item: tuple[Path, np.ndarray | BaseException]) -> np.ndarray | None:
     return None if isinstance(item[1], BaseException) else item[1]
 
 
-def output_name(path: Path, root: Path | None, suffix: str) -> Path:
-    """Output file name for ``path``: its path under ``root`` if inside it, else parent/name."""
-    rel = None
-    if root is not None:
+class OutputNames:
+    """Output file names of one run: unique, reversible, and never one of the run's inputs.
+
+    Each output keeps its input's path below the *common input root*, the deepest folder that holds
+    the grandparent folder of every input, so an output always keeps at least its folder name
+    (``2023/party/img1.jpg`` and ``2024/party/img1.jpg`` stay apart; a single ``event/img.jpg``
+    gives ``event/img...``). :meth:`claim` refuses a name that is an input or was already given out.
+    """
+
+    def __init__(self, inputs: Sequence[str | os.PathLike]) -> None:
+        files = [Path(os.path.abspath(p)) for p in inputs]
+        self.root = Path(os.path.commonpath([p.parent.parent for p in files])) if files else Path.cwd()
+        self._inputs = {p.resolve(): p for p in files}
+        self._claimed: dict[Path, Path] = {}
+
+    def relative(self, path: str | os.PathLike) -> Path:
+        """``path`` below the common root (at least ``folder/name``), extension kept."""
+        full = Path(os.path.abspath(path))
         try:
-            rel = path.resolve().relative_to(root.resolve())
-        except ValueError:
-            rel = None
-    rel = rel or Path(path.parent.name) / path.name
-    return rel.with_suffix(suffix)
+            rel = full.relative_to(self.root)
+        except ValueError:  # not one of the run's inputs
+            rel = Path(full.parent.name) / full.name
+        return rel if len(rel.parts) > 1 else Path("images") / rel
+
+    def claim(self, target: Path, source: str | os.PathLike) -> Path:
+        """``target``, once checked: raises :class:`OutputError` if it is an input or another input's output."""
+        key = target.resolve()
+        if key in self._inputs:
+            raise OutputError(f"{target}: refusing to overwrite the input {self._inputs[key]}")
+        owner = self._claimed.setdefault(key, Path(source))
+        if owner != Path(source):
+            raise OutputError(f"{target}: already written for {owner} (two inputs map to one output name)")
+        return target
+
+    def annotated(self, directory: str | os.PathLike, source: str | os.PathLike, suffix: str = ".jpg") -> Path:
+        """Annotated copy: ``directory/<relative path>``, with ``suffix`` appended unless the name ends with it.
+
+        ``party/img1.jpg`` -> ``party/img1.jpg``; ``a.tiff`` -> ``a.tiff.jpg``, ``a.webp`` -> ``a.webp.jpg``
+        (``.jpeg`` counts as ``.jpg`` for images).
+        """
+        rel = self.relative(source)
+        same = (".jpg", ".jpeg") if suffix == ".jpg" else (suffix,)
+        name = rel.name if rel.suffix.lower() in same else rel.name + suffix
+        return self.claim(Path(directory) / rel.parent / name, source)
+
+    def wider(self, directory: str | os.PathLike, source: str | os.PathLike) -> tuple[Path, str]:
+        """WIDER submission file: ``(folder, "event/name")`` for ``write_wider_file``, i.e.
+        ``directory/<relative folder>/<name without extension>.txt`` (the WIDER naming; two inputs
+        that differ only by extension are refused by :meth:`claim`)."""
+        rel = self.relative(source)
+        base = Path(directory) / rel.parent.parent
+        self.claim(base / rel.parent.name / f"{rel.stem}.txt", source)
+        return base, f"{rel.parent.name}/{rel.stem}"
+
+    def crop(self, directory: str | os.PathLike, source: str | os.PathLike, face: int) -> Path:
+        """Aligned crop of face ``face``: ``directory/<relative path>_<face>.png`` (``img1.jpg_0.png``)."""
+        rel = self.relative(source)
+        return self.claim(Path(directory) / rel.parent / f"{rel.name}_{face}.png", source)
 
 
 def detect_paths(
@@ -73,17 +134,18 @@ def detect_paths(
     detector: Detector,
     save_images: str | os.PathLike | None = None,
     wider: str | os.PathLike | None = None,
-    root: Path | None = None,
+    names: OutputNames | None = None,
     progress: Progress = no_progress,
     save_meshes: str | os.PathLike | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One JSON record per file: ``path, width, height, faces``, or ``path, error``.
 
-    ``save_images``: write annotated copies there (with the dense meshes when the faces carry
-    them); ``wider``: write WIDER-format txt files there (``parent/name.txt``); ``save_meshes``:
-    write each face's mesh as ``<relative path>_<face index>.obj`` there (models with the dense
-    branch). An output that cannot be written is reported in the record's ``error``.
+    ``save_images``: write annotated copies there; ``wider``: write WIDER-format txt files there;
+    names by :class:`OutputNames` (built from ``paths`` unless given). An output that cannot be
+    written, or would overwrite an input or another output, is reported in the record's ``error``.
+    ``save_meshes``: write each face's mesh as ``<relative path>_<face index>.obj`` there (dense branch).
     """
+    names = names or OutputNames(paths)
     for d in iter_detections(paths, detector, progress):
         if d.error is not None or d.image is None or d.faces is None:
             yield {"path": str(d.path), "error": d.error or "no result"}
@@ -91,19 +153,20 @@ def detect_paths(
         record = image_record(str(d.path), d.image.shape[1], d.image.shape[0], d.faces)
         try:
             if save_images is not None:
-                target = Path(save_images) / output_name(d.path, root, ".jpg")
+                target = names.annotated(save_images, d.path)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if not cv2.imwrite(str(target), draw_faces(d.image, d.faces)):
                     raise OSError(f"cannot write {target}")
             if wider is not None:
-                write_wider_file(wider, f"{d.path.parent.name or 'images'}/{d.path.stem}", to_wider_rows(d.faces))
+                folder, key = names.wider(wider, d.path)
+                write_wider_file(folder, key, to_wider_rows(d.faces))
             if save_meshes is not None and len(d.faces):
                 from retinakit.io.meshes import save_mesh
 
-                stem = Path(save_meshes) / output_name(d.path, root, "")
-                stem.parent.mkdir(parents=True, exist_ok=True)
                 for i in range(len(d.faces)):
-                    save_mesh(d.faces, i, stem.parent / f"{stem.name}_{i}.obj")
+                    target = names.claim(Path(save_meshes) / f"{names.relative(d.path)}_{i}.obj", d.path)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    save_mesh(d.faces, i, target)
         except Exception as exc:
             record["error"] = f"output failed: {exc}"
         yield record
@@ -114,31 +177,39 @@ def align_paths(
     detector: Detector,
     out_dir: str | os.PathLike,
     size: int = 112,
-    root: Path | None = None,
+    names: OutputNames | None = None,
     progress: Progress = no_progress,
 ) -> Iterator[dict[str, Any]]:
     """Write one aligned ``size`` x ``size`` crop per detected face; one index record per crop.
 
-    Crops go to ``out_dir/<relative path>_<face index>.png``; records are ``source, face, score,
-    box, crop``. A file that fails yields ``source, error``.
+    Crops go to ``out_dir/<relative path>_<face index>.png`` (:meth:`OutputNames.crop`); records are
+    ``source, face, score, box, crop``. An image without faces yields ``source, faces: 0``; a file
+    that fails yields ``source, error``.
     """
+    template(size)  # checks the size before any work
+    names = names or OutputNames(paths)
     out = Path(out_dir)
     for d in iter_detections(paths, detector, progress):
         if d.error is not None or d.image is None or d.faces is None:
             yield {"source": str(d.path), "error": d.error or "no result"}
             continue
+        if len(d.faces) == 0:
+            yield {"source": str(d.path), "faces": 0}
+            continue
         crops = align_faces(d.image, d.faces.landmarks, size)
-        stem = output_name(d.path, root, "")
         for i, (crop, face) in enumerate(zip(crops, d.faces, strict=True)):
-            target = out / stem.parent / f"{stem.name}_{i}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            record = {
+            record: dict[str, Any] = {
                 "source": str(d.path),
                 "face": i,
                 "score": round(face.score, 5),
                 "box": np.round(face.box.astype(np.float64), 2).tolist(),
-                "crop": str(target.relative_to(out)),
             }
-            if not cv2.imwrite(str(target), crop):
-                record["error"] = f"cannot write {target}"
+            try:
+                target = names.crop(out, d.path, i)
+                record["crop"] = str(target.relative_to(out))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not cv2.imwrite(str(target), crop):
+                    raise OSError(f"cannot write {target}")
+            except Exception as exc:
+                record["error"] = f"output failed: {exc}"
             yield record

@@ -31,6 +31,37 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def int_in(low: int, high: int | None = None) -> Any:
+    """argparse type: an integer in ``[low, high]`` (a usage error, exit 2, otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+def report_empty(command: str, empty: dict[str, str], label: str) -> list[dict[str, Any]]:
+    """Report arguments that yielded no image on stderr; their ``{label: argument, "error"}`` records."""
+    for argument, reason in empty.items():
+        print(f"retinakit {command}: {argument}: {reason}", file=sys.stderr)
+    return [{label: argument, "error": reason} for argument, reason in empty.items()]
+
+
+def overwrites_input(output: str | None, inputs: Iterable[str | Path]) -> bool:
+    """True if the file ``output`` is one of ``inputs`` (same file after resolving links)."""
+    if output in (None, "-"):
+        return False
+    target = Path(output).resolve()
+    return any(Path(p).resolve() == target for p in inputs)
+
+
 def add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | None) -> None:
     """Flags named after :class:`~retinakit.DetectorConfig` fields (argparse ``dest``); defaults shown from it."""
     from retinakit.detector import DetectorConfig
@@ -61,6 +92,9 @@ def add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | No
     g.add_argument("--max-size", dest="max_side", type=int, help="shrink images whose long side exceeds this")
     g.add_argument("--short-side", type=int, help="resize so the short side has this many pixels")
     g.add_argument("--batch-size", type=int, help=f"images per forward pass (default {d.batch_size})")
+    g.add_argument(
+        "--batch-pixels", type=int, help=f"network-input pixels per forward pass, bounds memory ({d.batch_pixels:,})"
+    )
     t = p.add_argument_group("test-time augmentation (paper: --scales 500,800,1100,1400,1700 --flip)")
     t.add_argument("--scales", type=int_list, help="comma-separated short-side sizes, one pass each")
     t.add_argument("--flip", action="store_true", default=None, help="add a horizontally flipped pass per scale")

@@ -11,10 +11,14 @@ from typing import Any
 from retinakit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     add_detector_flags,
     detector_options,
+    int_in,
     open_output,
+    overwrites_input,
     progress_bar,
+    report_empty,
     write_records,
 )
 
@@ -24,15 +28,21 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "paths",
         nargs="+",
-        help="image files, directories (searched recursively), glob patterns, video files or a camera index",
+        help="image files, directories (searched recursively), glob patterns, video files, or camera:N "
+        "(a bare N means camera N only when no file or folder N exists)",
     )
     p.add_argument("-o", "--output", help="JSON-lines output file (default: standard output)")
-    p.add_argument("--save-images", metavar="DIR", help="write annotated copies here (videos as DIR/<name>.mp4)")
+    p.add_argument(
+        "--save-images",
+        metavar="DIR",
+        help="write annotated copies here, at their path below the common input folder (a.png -> a.png.jpg, "
+        "clip.avi -> clip.avi.mp4)",
+    )
     p.add_argument(
         "--save-meshes", metavar="DIR", help="write each face's dense mesh as .obj (dense-branch model, torch backend)"
     )
-    p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (parent/name.txt)")
-    p.add_argument("--every", type=int, default=1, help="videos: process every N-th frame (default 1)")
+    p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (folder/name.txt)")
+    p.add_argument("--every", type=int_in(1), default=1, help="videos: process every N-th frame (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="say which inference path runs (on standard error)")
     add_detector_flags(p, None)
@@ -40,39 +50,53 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from retinakit.apps.files import detect_paths
+    from retinakit.apps.files import OutputNames, detect_paths
     from retinakit.detector import Detector
-    from retinakit.io.inputs import list_images
-    from retinakit.io.video import VideoError, detect_video, is_video_source
+    from retinakit.errors import OutputError
+    from retinakit.io.inputs import find_images
+    from retinakit.io.video import VideoError, camera_index, detect_video, is_video_source
 
     videos = [p for p in args.paths if is_video_source(p)]
-    paths = list_images([p for p in args.paths if not is_video_source(p)])
+    listing = find_images([p for p in args.paths if not is_video_source(p)])
+    paths = listing.paths
+    file_inputs = [*paths, *(v for v in videos if camera_index(v) is None)]
+    if overwrites_input(args.output, file_inputs):
+        print(f"retinakit detect: error: -o {args.output} would overwrite an input file", file=sys.stderr)
+        return EXIT_USAGE
+    empty = report_empty("detect", listing.empty, "path")
     if not paths and not videos:
         print("retinakit detect: no images found", file=sys.stderr)
         return EXIT_FAILED
     detector = Detector(**detector_options(args))
     if args.verbose:
         print(f"retinakit detect: {detector!r}", file=sys.stderr)
-    root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
+    names = OutputNames(file_inputs)
     out = open_output(args.output)
-    failed = 0
+    failed = len(empty)
     try:
+        for record in empty:
+            out.write(json.dumps(record) + "\n")
         if paths:
             records = detect_paths(
                 paths,
                 detector,
                 save_images=args.save_images,
                 wider=args.wider,
-                root=root,
+                names=names,
                 save_meshes=args.save_meshes,
                 progress=progress_bar(not args.no_progress, "img"),
             )
             failed += write_records(records, out, "detect", "path")
         for video in videos:
-            annotated = None
-            if args.save_images:
-                annotated = Path(args.save_images) / f"{Path(video).stem or 'camera' + video}.mp4"
             try:
+                annotated = None
+                if args.save_images:
+                    camera = camera_index(video)
+                    annotated = (
+                        Path(args.save_images) / f"camera_{camera}.mp4"
+                        if camera is not None
+                        else names.annotated(args.save_images, video, ".mp4")
+                    )
                 frames = detect_video(
                     video,
                     detector,
@@ -81,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=progress_bar(not args.no_progress, "frame"),
                 )
                 write_records(frames, out, "detect", "source")
-            except VideoError as exc:
+            except (VideoError, OutputError) as exc:
                 failed += 1
                 print(f"retinakit detect: {exc}", file=sys.stderr)
                 out.write(json.dumps({"path": video, "error": str(exc)}) + "\n")
@@ -89,5 +113,6 @@ def run(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     if failed:
-        print(f"retinakit detect: {failed} of {len(paths) + len(videos)} inputs failed", file=sys.stderr)
+        total = len(paths) + len(videos) + len(empty)
+        print(f"retinakit detect: {failed} of {total} inputs failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK

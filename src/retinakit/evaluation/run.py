@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from retinakit.detector import Detector
+from retinakit.errors import EvaluationError
 from retinakit.evaluation.nme import LandmarkGroundTruth, LandmarkResult, face_nme, summarize_nme
 from retinakit.evaluation.protocols import Protocol, get_protocol
 from retinakit.evaluation.wider import (
@@ -102,7 +103,8 @@ def evaluate(
     image of the ground truth (or of the ``subset`` list) and write submission files to
     ``output/predictions``. Without: evaluate the existing submission files in ``predictions``.
     Figures go to ``output/wider_results.json`` and curves to ``output/pr_curves.png`` when
-    ``output`` is given.
+    ``output`` is given. Nothing to evaluate (a missing image folder, no readable image, no
+    submission file for any image) raises before any result file is written.
     """
     keys = read_image_list(subset) if subset else None
     gt = WiderGroundTruth.from_mat_dir(ground_truth, keys)
@@ -113,13 +115,22 @@ def evaluate(
     seconds = None
     chosen: Protocol | None = None
     if images is not None:
+        if not Path(images).is_dir():
+            raise FileNotFoundError(f"{images}: image folder not found")
         chosen = get_protocol(protocol)
         detector = Detector(chosen.detector_config(**(detector_options or {})))
         pred_dir = Path(predictions) if predictions is not None else (out or Path(".")) / "predictions"
         preds, failed, seconds = run_detector_on_wider(detector, images, keys, pred_dir, progress)
         files["predictions"] = str(pred_dir)
+        if not preds:
+            example = next(iter(failed.values()), "")
+            raise EvaluationError(f"none of the {len(keys)} images under {images} could be read, e.g. {example}")
     elif predictions is not None:
         preds = read_submission(predictions, keys)
+        if not preds:
+            raise EvaluationError(
+                f"{predictions}: no submission file for any of the {len(keys)} images (expected event/name.txt files)"
+            )
     else:
         raise ValueError("give images to run the detector on, or a predictions directory to evaluate")
     result = evaluate_wider(preds, gt)

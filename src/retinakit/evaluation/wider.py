@@ -20,11 +20,14 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from retinakit.errors import AnnotationError
 from retinakit.inference.boxes import box_convert
 from retinakit.io.formats import read_wider_file
+from retinakit.io.text import read_lines
 
 SETTINGS = ("easy", "medium", "hard")
 THRESHOLDS = 1000
@@ -56,8 +59,8 @@ class WiderGroundTruth:
         for p in paths.values():
             if not p.is_file():
                 raise FileNotFoundError(f"{p}: official WIDER FACE ground-truth file not found")
-        full = loadmat(paths["all"])
-        lists = {s: loadmat(paths[s])["gt_list"] for s in SETTINGS}
+        full = _load_mat(loadmat, paths["all"], ("event_list", "file_list", "face_bbx_list"))
+        lists = {s: _load_mat(loadmat, paths[s], ("gt_list",))["gt_list"] for s in SETTINGS}
         wanted = None if subset is None else {_key(s) for s in subset}
         images: dict[str, WiderImage] = {}
         for i, event in enumerate(full["event_list"][:, 0]):
@@ -83,6 +86,19 @@ class WiderGroundTruth:
         return WiderGroundTruth(images)
 
 
+def _load_mat(loadmat: Any, path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``scipy.io.loadmat(path)`` with the variables ``keys``; a corrupt or foreign file raises
+    :class:`~retinakit.errors.AnnotationError` naming it."""
+    try:
+        mat = loadmat(path)
+    except Exception as exc:  # scipy raises ValueError, TypeError, OSError ... for corrupt files
+        raise AnnotationError(f"{path}: not a readable WIDER FACE ground-truth .mat file ({exc})") from None
+    missing = [k for k in keys if k not in mat]
+    if missing:
+        raise AnnotationError(f"{path}: not a WIDER FACE ground-truth file (no variable {', '.join(missing)})")
+    return mat
+
+
 def _key(name: str) -> str:
     """``event/name`` from ``event/name.jpg`` or a longer path ending in ``event/name.jpg``."""
     parts = Path(name.strip()).with_suffix("").parts
@@ -90,8 +106,11 @@ def _key(name: str) -> str:
 
 
 def read_image_list(path: str | os.PathLike) -> list[str]:
-    """Image keys ``event/name`` of a list file with one ``event/name.jpg`` per line."""
-    return [_key(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """Image keys ``event/name`` of a list file with one ``event/name.jpg`` per line.
+
+    A binary or unreadable file raises :class:`~retinakit.errors.AnnotationError` naming it.
+    """
+    return [_key(line) for line in read_lines(path) if line.strip()]
 
 
 # ---------------------------------------------------------------------------- submission format

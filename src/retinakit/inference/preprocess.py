@@ -26,14 +26,16 @@ ImageInput = str | os.PathLike | np.ndarray | Any  # Any: a PIL image
 def to_bgr(image: ImageInput, color: ColorOrder | None = None) -> np.ndarray:
     """Any supported input as a ``(H, W, 3)`` uint8 BGR array.
 
-    Paths are decoded; PIL images are converted; numpy arrays must be ``(H, W)`` grayscale or
-    ``(H, W, 3|4)`` with ``color`` saying whether the channels are ``"rgb"`` or ``"bgr"`` (an alpha
-    channel is dropped). Values are 0-255.
+    Paths are decoded; PIL images are converted (16-bit and float modes by the array rule below);
+    numpy arrays must be ``(H, W)`` grayscale or ``(H, W, 3|4)`` with ``color`` saying whether the
+    channels are ``"rgb"`` or ``"bgr"`` (an alpha channel is dropped). Values: see :func:`to_uint8`.
     """
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     if not isinstance(image, np.ndarray):
         if hasattr(image, "convert") and hasattr(image, "size"):  # PIL.Image.Image
+            if image.mode in ("I", "F") or image.mode.startswith("I;16"):  # 16/32-bit or float: the array rule
+                return to_bgr(np.asarray(image))
             rgb = np.asarray(image.convert("RGB"))
             return np.ascontiguousarray(rgb[:, :, ::-1])
         raise ImageError(repr(type(image).__name__), "expected a path, a numpy array or a PIL image")
@@ -45,9 +47,7 @@ def to_bgr(image: ImageInput, color: ColorOrder | None = None) -> np.ndarray:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageError("array", f"empty image of shape {array.shape}")
     if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.number):
-            raise ImageError("array", f"unsupported dtype {array.dtype}")
-        array = np.clip(array, 0, 255).astype(np.uint8)
+        array = to_uint8(array)
     if array.ndim == 2:
         return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
     if color is None:
@@ -58,6 +58,37 @@ def to_bgr(image: ImageInput, color: ColorOrder | None = None) -> np.ndarray:
     if color == "rgb":
         array = array[:, :, ::-1]
     return np.ascontiguousarray(array)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Pixel values of any numeric dtype as uint8 0-255, by one documented rule; never a silent guess.
+
+    - ``uint8``: as is. ``uint16`` (16-bit PNG/TIFF, PIL ``I;16``): ``value >> 8`` (0-65535 -> 0-255).
+    - floats: NaN or infinity is an error; values all in ``[0, 1]`` (matplotlib, scikit-image) are
+      multiplied by 255; otherwise they must lie in ``[0, 255]``. Rounded to the nearest integer.
+    - other integers (``int32`` ...): must lie in ``[0, 255]``.
+    - anything else (bool, complex, object ...), or values outside these ranges: :class:`ImageError`.
+    """
+    dtype = array.dtype
+    if dtype == np.uint16:
+        return (array >> 8).astype(np.uint8)
+    if np.issubdtype(dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageError("array", f"{dtype} image contains NaN or infinity")
+        low, high = float(array.min()), float(array.max())
+        if low >= 0 and high <= 1:
+            return np.rint(array * np.float32(255)).astype(np.uint8)
+        if low < 0 or high > 255:
+            raise ImageError("array", f"{dtype} values must lie in [0, 1] or [0, 255], got [{low:g}, {high:g}]")
+        return np.rint(array).astype(np.uint8)
+    if np.issubdtype(dtype, np.integer):
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ImageError(
+                "array", f"{dtype} values must lie in [0, 255] (only uint16 is rescaled), got [{low}, {high}]"
+            )
+        return array.astype(np.uint8)
+    raise ImageError("array", f"unsupported dtype {dtype} (use uint8, uint16, another integer type or a float)")
 
 
 @dataclass(frozen=True)
@@ -159,3 +190,32 @@ def make_uint8_batch(images: Sequence[np.ndarray], config: InputConfig) -> np.nd
     for i, image in enumerate(images):
         batch[i, : image.shape[0], : image.shape[1]] = image
     return batch
+
+
+def plan_batches(
+    shapes: Sequence[tuple[int, int]], max_images: int, max_pixels: int, max_padding: float = 1 / 3
+) -> list[list[int]]:
+    """Group images of ``(height, width)`` ``shapes`` into forward passes; returns lists of indices.
+
+    Images are taken largest first (area, then height and width), so similar sizes meet. A pass
+    holds at most ``max_images`` images and at most ``max_pixels`` padded input pixels
+    (``images x max height x max width``), and pads no image by more than ``max_padding`` of its own
+    area. An image above the pixel budget runs alone: the budget bounds memory, never refuses.
+    """
+    order = sorted(range(len(shapes)), key=lambda i: (shapes[i][0] * shapes[i][1], shapes[i]), reverse=True)
+    groups: list[list[int]] = []
+    height = width = 0
+    for i in order:
+        h, w = shapes[i]
+        if groups:
+            group = groups[-1]
+            ph, pw = max(height, h), max(width, w)
+            fits = len(group) < max_images and (len(group) + 1) * ph * pw <= max_pixels
+            # the new image is the smallest so far: its padding is the largest of the group
+            if fits and ph * pw <= (1 + max_padding) * h * w:
+                group.append(i)
+                height, width = ph, pw
+                continue
+        groups.append([i])
+        height, width = h, w
+    return groups

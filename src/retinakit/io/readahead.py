@@ -44,23 +44,42 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterat
             yield head, fut.result()
 
 
-def same_shape_batches(items: Iterable[T], image_of: Callable[[T], Any], max_size: int) -> Iterator[list[T]]:
-    """Runs of consecutive items whose images share one shape, at most ``max_size`` long, in order.
+def same_shape_batches(
+    items: Iterable[T],
+    image_of: Callable[[T], Any],
+    max_size: int,
+    max_pixels: int | None = None,
+    pixels_of: Callable[[Any], int] | None = None,
+) -> Iterator[list[T]]:
+    """Runs of consecutive items whose images share one shape, in order.
 
-    So that one forward pass serves several images without padding. An item for which
-    ``image_of`` returns None (e.g. a file that failed to read) forms a run of its own.
+    So that one forward pass serves several images without padding. A run holds at most
+    ``max_size`` items and, with ``max_pixels``, at most that many pixels in all (``pixels_of(image)``,
+    default height x width; a larger single image forms a run of its own), which bounds memory.
+    An item for which ``image_of`` returns None (e.g. a file that failed to read) forms a run of its own.
     """
     run: list[T] = []
     shape = None
+    pixels = 0
     for item in items:
         image = image_of(item)
-        if run and (image is None or image.shape != shape or len(run) >= max_size):
+        size = 0
+        if image is not None and max_pixels is not None:
+            size = pixels_of(image) if pixels_of is not None else image.shape[0] * image.shape[1]
+        if run and (
+            image is None
+            or image.shape != shape
+            or len(run) >= max_size
+            or (max_pixels is not None and pixels + size > max_pixels)
+        ):
             yield run
             run = []
+            pixels = 0
         if image is None:
             yield [item]
             continue
         run.append(item)
         shape = image.shape
+        pixels += size
     if run:
         yield run

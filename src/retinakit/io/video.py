@@ -19,20 +19,36 @@ from retinakit.io.readahead import Progress, same_shape_batches
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
 
-def is_video_source(source: str | os.PathLike) -> bool:
-    """True for a video file name (by extension) or a camera index such as ``"0"``."""
+def camera_index(source: str | os.PathLike) -> int | None:
+    """The camera a source names: ``"camera:N"``, or a bare ``"N"`` when no file or folder ``N`` exists; else None.
+
+    Existing paths win, so a folder named ``2023`` is read as a folder, never opened as a camera.
+    """
     text = os.fspath(source)
-    return text.isdigit() or Path(text).suffix.lower() in VIDEO_SUFFIXES
+    if text.lower().startswith("camera:") and text[7:].isdigit():
+        return int(text[7:])
+    if text.isdigit() and not Path(text).exists():
+        return int(text)
+    return None
+
+
+def is_video_source(source: str | os.PathLike) -> bool:
+    """True for a camera (see :func:`camera_index`) or a name with a video extension that is not a folder."""
+    text = os.fspath(source)
+    if camera_index(text) is not None:
+        return True
+    return Path(text).suffix.lower() in VIDEO_SUFFIXES and not Path(text).is_dir()
 
 
 def open_capture(source: str | os.PathLike) -> cv2.VideoCapture:
-    """An opened ``cv2.VideoCapture`` for a file or camera index; raises :class:`VideoError`."""
+    """An opened ``cv2.VideoCapture`` for a file or camera (``camera:N``); raises :class:`VideoError`."""
     text = os.fspath(source)
-    if not text.isdigit() and not Path(text).is_file():
+    camera = camera_index(text)
+    if camera is None and not Path(text).is_file():
         raise VideoError(f"{text}: no such video file")
-    capture = cv2.VideoCapture(int(text) if text.isdigit() else text)
+    capture = cv2.VideoCapture(text if camera is None else camera)
     if not capture.isOpened():
-        what = "camera" if text.isdigit() else "video (unsupported codec or corrupt file)"
+        what = "video (unsupported codec or corrupt file)" if camera is None else f"camera {camera}"
         raise VideoError(f"{text}: cannot open {what}")
     return capture
 
@@ -66,19 +82,31 @@ def detect_video(
     """One record per processed frame: ``source, frame, time, width, height, faces``.
 
     Frames are sent to the detector ``batch_size`` at a time. ``annotated``: write an annotated
-    MP4 there (at the source frame rate divided by ``every``).
+    MP4 there (at the source frame rate divided by ``every``). A video file that ends before the
+    frame count its header gives (truncated or corrupt) raises :class:`VideoError` after the
+    records of the frames it had, so no partial run passes for a complete one.
     """
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
     capture = open_capture(source)
     writer = None
     try:
-        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        total = -(-total // every) if total > 0 else 0
+        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if camera_index(source) is None else 0
+        total = -(-expected // every) if expected > 0 else 0
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         frames: Iterable[tuple[int, float, np.ndarray]] = iter_frames(capture, every)
         if progress is not None:
             frames = progress(frames, total)
         name = os.fspath(source)
-        for batch in same_shape_batches(frames, lambda item: item[2], detector.config.batch_size):
+        last = -1
+        batches = same_shape_batches(
+            frames,
+            lambda item: item[2],
+            detector.config.batch_size,
+            detector.config.batch_pixels,
+            detector.input_pixels,
+        )
+        for batch in batches:
             results = detector.detect_bgr([f for _, _, f in batch])
             for (index, seconds, frame), faces in zip(batch, results, strict=True):
                 if annotated is not None:
@@ -90,6 +118,7 @@ def detect_video(
                         if not writer.isOpened():
                             raise VideoError(f"{annotated}: cannot write video")
                     writer.write(draw_faces(frame, faces))
+                last = index
                 yield {
                     "source": name,
                     "frame": index,
@@ -98,6 +127,9 @@ def detect_video(
                     "height": int(frame.shape[0]),
                     "faces": to_records(faces),
                 }
+        # header frame counts of some containers are estimates: allow two frames of slack
+        if expected > 0 and last + every + 2 < expected:
+            raise VideoError(f"{name}: the video ends after frame {last + 1} of {expected} (truncated or corrupt file)")
     finally:
         capture.release()
         if writer is not None:
