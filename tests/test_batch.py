@@ -157,7 +157,7 @@ def test_crops_and_annotated_images(photos, tmp_path):
         str(photos / "a"), str(tmp_path / "out"), crops=str(tmp_path / "crops"), save_images=str(tmp_path / "ann")
     )
     assert run_batch(config).images == 5
-    crop = cv2.imread(str(tmp_path / "crops" / "img0_0.png"))
+    crop = cv2.imread(str(tmp_path / "crops" / "img0.jpg_0.png"))
     assert crop.shape == (112, 112, 3)
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [f"img{i}.jpg" for i in range(5)]
 
