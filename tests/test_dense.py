@@ -279,7 +279,7 @@ def test_detect_paths_saves_meshes_and_draws_them(dense_detector, astronaut_rgb,
     )
     assert "error" not in records[0] and len(records[0]["faces"]) >= 1
     objs = sorted((tmp_path / "meshes").rglob("*.obj"))
-    assert [p.name for p in objs] == [f"astronaut_{i}.obj" for i in range(len(records[0]["faces"]))]
+    assert [p.name for p in objs] == [f"astronaut.png_{i}.obj" for i in range(len(records[0]["faces"]))]
     assert len(list((tmp_path / "drawn").rglob("*.jpg"))) == 1
 
 
