@@ -28,9 +28,11 @@ def astronaut_rgb() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def detector():
+    """The float reference path (the default ``precision="auto"`` picks int8 on CPUs with int8 dot
+    products; tests/test_fast_path.py checks that path against this one)."""
     from retinakit import Detector
 
-    return Detector()
+    return Detector(precision="fp32")
 
 
 @pytest.fixture(scope="session")

