@@ -41,7 +41,7 @@ def test_box_state_round_trip_and_kalman_follows_constant_velocity():
     mean, cov = kalman_initiate(xyxy_to_xyah(boxes))
     for step in range(1, 15):  # the box moves 4 px right per frame
         mean, cov = kalman_predict(mean, cov)
-        mean, cov = kalman_update(mean, cov, xyxy_to_xyah(boxes + [4 * step, 0, 4 * step, 0]))
+        mean, cov = kalman_update(mean, cov, xyxy_to_xyah(boxes + np.array([4, 0, 4, 0]) * step))
     assert mean[0, 4] == pytest.approx(4.0, abs=0.3)  # learned velocity in x
     ahead, _ = kalman_predict(mean, cov)
     np.testing.assert_allclose(xyah_to_xyxy(ahead)[0], boxes[0] + [60, 0, 60, 0], atol=1.5)
@@ -56,7 +56,9 @@ def test_two_faces_crossing_keep_their_ids():
         b = [400 - 8 * t, 110, 460 - 8 * t, 180]
         tracked = tracker.update(faces([a, b]))
         assert len(tracked) == 2 and tracked.detected.all()
-        by_start = {round(float(x1)): int(i) for x1, i in zip(tracked.faces.boxes[:, 0], tracked.track_ids)}
+        by_start = {
+            round(float(x1)): int(i) for x1, i in zip(tracked.faces.boxes[:, 0], tracked.track_ids, strict=True)
+        }
         id_a, id_b = by_start[40 + 8 * t], by_start[400 - 8 * t]
         if first is None:
             first = (id_a, id_b)
@@ -73,7 +75,10 @@ def test_crossing_with_the_hidden_face_missing_keeps_ids():
         overlap = abs(a[0] - b[0]) < 50
         tracked = tracker.update(faces([a] if overlap else [a, b]))
         if not overlap:
-            x_to_id = dict(zip(np.round(tracked.faces.boxes[tracked.detected, 0]).tolist(), tracked.track_ids.tolist()))
+            seen = tracked.detected
+            x_to_id = dict(
+                zip(tracked.faces.boxes[seen, 0].round().tolist(), tracked.track_ids[seen].tolist(), strict=True)
+            )
             assert x_to_id[40 + 8 * t] == 1 and x_to_id[400 - 8 * t] == 2
 
 
