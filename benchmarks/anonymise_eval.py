@@ -31,8 +31,8 @@ import numpy as np
 from retinakit import Detector
 from retinakit.apps.anonymise import DEFAULT_THRESHOLD, AnonymiseConfig, anonymise_video, hide_mask
 from retinakit.apps.track import TrackerConfig, greedy_assign
-from retinakit.boxes import box_iou
-from retinakit.data.annotations import parse_wider_gt
+from retinakit.inference.boxes import box_iou
+from retinakit.io.annotations import parse_wider_gt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface"  # ../shared/data/widerface
 WIDER = [SHARED]  # set from --shared

@@ -213,3 +213,29 @@ def test_faces_anonymise_and_to_supervision(astronaut_rgb, detector):
     np.testing.assert_array_equal(keypoints.xy, faces.landmarks)
     empty = to_detections(Faces.empty())
     assert len(empty) == 0 and empty.xyxy.shape == (0, 4)
+
+
+def test_faces_methods_delegate_to_the_apps(astronaut_rgb, detector):
+    faces = detector(astronaut_rgb, color="rgb")
+    out = faces.anonymise(astronaut_rgb, method="solid", shape="rectangle", margin=0.0)
+    x1, y1, x2, y2 = faces.boxes[0].astype(int) + [1, 1, -1, -1]
+    assert (out[y1:y2, x1:x2] == 0).all() and np.array_equal(out[: y1 - 2], astronaut_rgb[: y1 - 2])
+    pytest.importorskip("supervision")
+    assert len(faces.to_supervision()) == 1 and faces.to_supervision(keypoints=True).xy.shape == (1, 5, 2)
+
+
+def test_cli_anonymise(tmp_path, face_clip, astronaut_rgb, capsys):
+    from retinakit.cli import main
+
+    clip, _ = face_clip
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
+    out = tmp_path / "out"
+    code = main(["anonymise", str(photo), str(clip), "--out", str(out), "--method", "pixelate", "--no-progress"])
+    assert code == 1  # the corrupt frame of the clip is reported; everything else is written
+    assert "walk.avi: 1 frame(s) could not be decoded" in capsys.readouterr().err
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert [r["faces"] for r in index] == [1, 19]
+    sidecar = json.loads((out / f"{tmp_path.name}" / "astronaut.jpg.json").read_text())
+    assert sidecar["settings"]["method"] == "pixelate" and sidecar["threshold"] == 0.3
+    assert main(["anonymise", str(photo), "--out", str(out), "--margin", "-1"]) == 2

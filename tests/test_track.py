@@ -150,3 +150,26 @@ def test_empty_frames_and_config_validation():
         TrackerConfig(low_threshold=0.6, high_threshold=0.5)
     with pytest.raises(ValueError):
         TrackerConfig(bridge_frames=40, max_lost=30)
+
+
+def test_detect_video_with_track_ids(tmp_path, astronaut_rgb):
+    """``retinakit detect VIDEO --track``: the face keeps track_id 1 through a pan."""
+    import json
+
+    import cv2
+
+    from retinakit.cli import main
+
+    face = cv2.resize(astronaut_rgb[30:230, 140:320, ::-1], (90, 100))
+    clip = tmp_path / "pan.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(12):
+        frame = np.full((240, 320, 3), 90, np.uint8)
+        frame[60:160, 40 + 8 * i : 130 + 8 * i] = face
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "frames.jsonl"
+    assert main(["detect", str(clip), "--track", "-o", str(out), "--no-progress"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 12
+    assert [[f["track_id"] for f in r["faces"]] for r in records] == [[1]] * 12

@@ -22,13 +22,15 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from retinakit.apps.files import output_name
 from retinakit.apps.track import FaceTracker, TrackerConfig
-from retinakit.batch import output_name
 from retinakit.detector import Detector
-from retinakit.io_utils import Progress, no_progress, same_shape_batches
-from retinakit.preprocess import IMAGE_SUFFIXES, list_images, read_image
+from retinakit.errors import VideoError
+from retinakit.io.images import as_array, read_image
+from retinakit.io.inputs import IMAGE_SUFFIXES, list_images
+from retinakit.io.readahead import Progress, no_progress, same_shape_batches
+from retinakit.io.video import VIDEO_SUFFIXES, open_capture
 from retinakit.result import Faces
-from retinakit.video import VIDEO_SUFFIXES, VideoError, open_capture
 
 Method = Literal["blur", "pixelate", "solid"]
 Shape = Literal["ellipse", "rectangle"]
@@ -145,12 +147,10 @@ def anonymise_image(image: np.ndarray, boxes: np.ndarray, config: AnonymiseConfi
     return out
 
 
-def anonymise_faces(image: Any, faces: Faces, method: Method = "blur", **options: Any) -> np.ndarray:
+def anonymise_faces(image: Any, faces: Faces, method: str = "blur", **options: Any) -> np.ndarray:
     """``faces.anonymise(image, ...)``: ``image`` as a numpy array (same channel order comes back),
     a path (read as BGR) or a PIL image (RGB); ``options`` are :class:`AnonymiseConfig` fields."""
-    if not isinstance(image, np.ndarray):
-        image = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image.convert("RGB"))
-    return anonymise_image(image, faces.boxes, AnonymiseConfig(method=method, **options))
+    return anonymise_image(as_array(image), faces.boxes, AnonymiseConfig(method=method, **options))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- the file / video job

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from retinakit.cli.common import EXIT_FAILED, EXIT_OK, add_detector_flags, detector_options, progress_bar
+
 PAPER_SCALES = (500, 800, 1100, 1400, 1700)
 
 
 def add_parser(subparsers: Any) -> None:
     from retinakit.apps.anonymise import DEFAULT_THRESHOLD
-    from retinakit.cli.common import add_detector_flags
 
     p = subparsers.add_parser(
         "anonymise",
@@ -49,26 +49,21 @@ def _color(text: str) -> tuple[int, int, int]:
 def run(args: argparse.Namespace) -> int:
     from retinakit.apps.anonymise import AnonymiseConfig, anonymise_paths, list_inputs
     from retinakit.apps.track import TrackerConfig
-    from retinakit.cli.common import detector_options, progress
     from retinakit.detector import Detector
 
-    try:
-        config = AnonymiseConfig(
-            method=args.method,
-            shape=args.shape,
-            margin=args.margin,
-            blur_sigma=args.blur_sigma,
-            blocks=args.blocks,
-            color=args.color,
-        )
-        threshold = args.score_threshold
-        tracker = None
-        if not args.no_track:
-            low = min(TrackerConfig.low_threshold, threshold)
-            tracker = TrackerConfig(high_threshold=threshold, low_threshold=low, bridge_frames=args.bridge_frames)
-    except ValueError as exc:
-        print(f"retinakit anonymise: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    config = AnonymiseConfig(  # a bad value raises ValueError: a usage error (exit 2) in main()
+        method=args.method,
+        shape=args.shape,
+        margin=args.margin,
+        blur_sigma=args.blur_sigma,
+        blocks=args.blocks,
+        color=args.color,
+    )
+    threshold = args.score_threshold
+    tracker = None
+    if not args.no_track:
+        low = min(TrackerConfig.low_threshold, threshold)
+        tracker = TrackerConfig(high_threshold=threshold, low_threshold=low, bridge_frames=args.bridge_frames)
     images, videos = list_inputs(args.paths)
     if not images and not videos:
         print("retinakit anonymise: no images or videos found", file=sys.stderr)
@@ -94,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             threshold=threshold,
             tracker=tracker,
             root=root,
-            progress=progress(not args.no_progress, "item"),
+            progress=progress_bar(not args.no_progress, "item"),
         ):
             if "error" in record:
                 failed += 1

@@ -30,6 +30,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--save-images", metavar="DIR", help="write annotated copies here (videos as DIR/<name>.mp4)")
     p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (parent/name.txt)")
     p.add_argument("--every", type=int, default=1, help="videos: process every N-th frame (default 1)")
+    p.add_argument(
+        "--track",
+        action="store_true",
+        help="videos: follow faces across frames; records carry a stable track_id (retinakit.apps.track)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_detector_flags(p, None)
     p.set_defaults(func=run)
@@ -46,7 +51,16 @@ def run(args: argparse.Namespace) -> int:
     if not paths and not videos:
         print("retinakit detect: no images found", file=sys.stderr)
         return EXIT_FAILED
-    detector = Detector(**detector_options(args))
+    options = detector_options(args)
+    detector = Detector(**options)
+    video_detector, tracker_config = detector, None
+    if args.track:  # ByteTrack-style: the detector runs lower, the tracker keeps what it can follow
+        from retinakit.apps.track import TrackerConfig
+        from retinakit.detector import DetectorConfig
+
+        high = options.get("score_threshold", DetectorConfig.score_threshold)
+        tracker_config = TrackerConfig(high_threshold=high, low_threshold=min(TrackerConfig.low_threshold, high))
+        video_detector = Detector(**(options | {"score_threshold": tracker_config.low_threshold}))
     root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
     out = open_output(args.output)
     failed = 0
@@ -66,9 +80,15 @@ def run(args: argparse.Namespace) -> int:
             if args.save_images:
                 annotated = Path(args.save_images) / f"{Path(video).stem or 'camera' + video}.mp4"
             try:
+                tracker = None
+                if tracker_config is not None:
+                    from retinakit.apps.track import FaceTracker
+
+                    tracker = FaceTracker(tracker_config)
                 frames = detect_video(
                     video,
-                    detector,
+                    video_detector,
+                    tracker=tracker,
                     every=args.every,
                     annotated=annotated,
                     progress=progress_bar(not args.no_progress, "frame"),

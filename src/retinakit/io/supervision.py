@@ -35,8 +35,4 @@ def to_detections(faces: Faces, track_ids: np.ndarray | None = None) -> Any:
 def to_keypoints(faces: Faces) -> Any:
     """``supervision.KeyPoints`` of the five landmarks (``xy`` ``(N, 5, 2)`` in FaceLandmark order)."""
     sv = _supervision()
-    return sv.KeyPoints(
-        xy=faces.landmarks.copy(),
-        class_id=np.zeros(len(faces), dtype=int),
-        detection_confidence=faces.scores.copy(),
-    )
+    return sv.KeyPoints(xy=faces.landmarks.copy(), class_id=np.zeros(len(faces), dtype=int))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -15,6 +15,9 @@ from retinakit.errors import VideoError
 from retinakit.io.draw import draw_faces
 from retinakit.io.formats import to_records
 from retinakit.io.readahead import Progress, same_shape_batches
+
+if TYPE_CHECKING:
+    from retinakit.apps.track import FaceTracker
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
@@ -62,11 +65,15 @@ def detect_video(
     every: int = 1,
     annotated: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    tracker: FaceTracker | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One record per processed frame: ``source, frame, time, width, height, faces``.
 
     Frames are sent to the detector ``batch_size`` at a time. ``annotated``: write an annotated
-    MP4 there (at the source frame rate divided by ``every``).
+    MP4 there (at the source frame rate divided by ``every``). ``tracker``: a
+    :class:`~retinakit.apps.track.FaceTracker` fed every processed frame; the faces are then the
+    tracked faces detected in that frame, each with its ``track_id`` (run the detector at the
+    tracker's ``low_threshold``).
     """
     capture = open_capture(source)
     writer = None
@@ -81,6 +88,10 @@ def detect_video(
         for batch in same_shape_batches(frames, lambda item: item[2], detector.config.batch_size):
             results = detector.detect_bgr([f for _, _, f in batch])
             for (index, seconds, frame), faces in zip(batch, results, strict=True):
+                ids = None
+                if tracker is not None:
+                    tracked = tracker.update(faces)
+                    faces, ids = tracked.faces[tracked.detected], tracked.track_ids[tracked.detected]
                 if annotated is not None:
                     if writer is None:
                         Path(annotated).parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +101,7 @@ def detect_video(
                         if not writer.isOpened():
                             raise VideoError(f"{annotated}: cannot write video")
                     writer.write(draw_faces(frame, faces))
-                yield {
+                record = {
                     "source": name,
                     "frame": index,
                     "time": round(seconds, 4),
@@ -98,6 +109,10 @@ def detect_video(
                     "height": int(frame.shape[0]),
                     "faces": to_records(faces),
                 }
+                if ids is not None:
+                    for face, track_id in zip(record["faces"], ids.tolist(), strict=True):
+                        face["track_id"] = track_id
+                yield record
     finally:
         capture.release()
         if writer is not None:
