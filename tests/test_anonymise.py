@@ -218,7 +218,7 @@ def test_faces_anonymise_and_to_supervision(astronaut_rgb, detector):
 def test_faces_methods_delegate_to_the_apps(astronaut_rgb, detector):
     faces = detector(astronaut_rgb, color="rgb")
     out = faces.anonymise(astronaut_rgb, method="solid", shape="rectangle", margin=0.0)
-    x1, y1, x2, y2 = faces.boxes[0].astype(int) + [1, 1, -1, -1]
+    x1, y1, x2, y2 = faces.boxes[0].astype(int) + np.array([1, 1, -1, -1])
     assert (out[y1:y2, x1:x2] == 0).all() and np.array_equal(out[: y1 - 2], astronaut_rgb[: y1 - 2])
     pytest.importorskip("supervision")
     assert len(faces.to_supervision()) == 1 and faces.to_supervision(keypoints=True).xy.shape == (1, 5, 2)
