@@ -1,6 +1,6 @@
 """Anonymisation measured on ground truth: generated videos from val-dev photos, and val-dev stills.
 
-    flock /tmp/retinakit-cpu.lock python benchmarks/anonymise_eval.py [--clips 12 --frames 60] [--stills]
+    flock /tmp/retinakit-cpu.lock python benchmarks/anonymise_eval.py [--clips 8 --frames 100] [--stills]
 
 Videos: each clip is a 640x480 camera moving over one val-dev photo -- pan, zoom (0.8-1.5x),
 rotation (up to +-6 degrees) and brightness changes (gain 0.55-1.35) along known paths -- written
@@ -34,17 +34,8 @@ from retinakit.apps.track import TrackerConfig, greedy_assign
 from retinakit.inference.boxes import box_iou
 from retinakit.io.annotations import parse_wider_gt
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface"  # ../shared/data/widerface
-WIDER = [SHARED]  # set from --shared
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared from the project root
 MIN_FACE = 16
-
-
-def args_val() -> Path:
-    return WIDER[0] / "val-dev"
-
-
-def args_train() -> Path:
-    return WIDER[0] / "train-subset"
 
 
 COVERED = 0.9
@@ -53,13 +44,13 @@ COVERED = 0.9
 # ---------------------------------------------------------------- generated videos
 
 
-def pick_photos(count: int) -> list[tuple[Path, np.ndarray]]:
+def pick_photos(wider: Path, count: int) -> list[tuple[Path, np.ndarray]]:
     """Val-dev photos with 1-12 valid faces, at least one of 24 px, spread over the events."""
-    annotations = parse_wider_gt(args_val() / "wider_face_val_bbx_gt.txt")
+    annotations = parse_wider_gt(wider / "val-dev" / "wider_face_val_bbx_gt.txt")
     ok = [a for a in annotations if 1 <= len(a) <= 12 and ((a.boxes[:, 2:4] - a.boxes[:, :2]).min(1) >= 24).any()]
     step = max(1, len(ok) // count)
     chosen = ok[::step][:count]
-    return [(args_val() / "images" / a.image, a.boxes.astype(np.float64)) for a in chosen]
+    return [(wider / "val-dev" / "images" / a.image, a.boxes.astype(np.float64)) for a in chosen]
 
 
 def camera_path(clip: int, frames: int, photo_hw: tuple[int, int], size: tuple[int, int]) -> list[np.ndarray]:
@@ -155,7 +146,7 @@ def run_videos(args: argparse.Namespace) -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     clips = []
-    for c, (path, boxes) in enumerate(pick_photos(args.clips)):
+    for c, (path, boxes) in enumerate(pick_photos(args.wider, args.clips)):
         clip = work / f"clip_{c:02d}.avi"
         truth = write_clip(clip, cv2.imread(str(path)), boxes, c, args.frames, args.fps)
         clips.append((clip, truth))
@@ -231,18 +222,18 @@ def detect_all(root: Path, names: list[str], threads: int | None) -> dict[str, t
 def run_stills(args: argparse.Namespace, thresholds: tuple[float, ...]) -> None:
     from retinakit.evaluation.wider import WiderGroundTruth, read_image_list
 
-    names = read_image_list(args_val() / "image_list.txt")[:: args.stills_step]
-    gt = WiderGroundTruth.from_mat_dir(WIDER[0] / "ground_truth", names)
+    names = read_image_list(args.wider / "val-dev" / "image_list.txt")[:: args.stills_step]
+    gt = WiderGroundTruth.from_mat_dir(args.wider / "ground_truth", names)
     start = time.perf_counter()
-    found = detect_all(args_val() / "images", names, args.threads)
+    found = detect_all(args.wider / "val-dev" / "images", [f"{n}.jpg" for n in names], args.threads)
     seconds = time.perf_counter() - start
     print(f"val-dev stills: {len(names)} images, {seconds / len(names) * 1000:.0f} ms/image detection (original size)")
     print(f"{'threshold':>10}" + "".join(f"{s + ' %':>10}" for s in ("easy", "medium", "hard", ">=16px")))
     for t in thresholds:
         counts = {s: [0, 0] for s in ("easy", "medium", "hard", "16")}
         for name in names:
-            hw, dets = found[name]
-            truth = gt.images[name.rsplit(".", 1)[0]]
+            hw, dets = found[f"{name}.jpg"]
+            truth = gt.images[name]
             hidden = hidden_fraction(hw, truth.boxes, dets[dets[:, 4] >= t, :4])
             big = truth.boxes[:, 2:4].min(1) >= MIN_FACE
             for s, keep in (*truth.keep.items(), ("16", big)):
@@ -253,9 +244,9 @@ def run_stills(args: argparse.Namespace, thresholds: tuple[float, ...]) -> None:
 
 def run_train_thresholds(args: argparse.Namespace, thresholds: tuple[float, ...]) -> None:
     """Hidden faces (>= 16 px) and hidden regions touching no face, per threshold, on the training subset."""
-    annotations = parse_wider_gt(args_train() / "wider_face_train_bbx_gt.txt", skip_invalid=False)
+    annotations = parse_wider_gt(args.wider / "train-subset" / "wider_face_train_bbx_gt.txt", skip_invalid=False)
     annotations = annotations[:: args.stills_step]
-    found = detect_all(args_train() / "images", [a.image for a in annotations], args.threads)
+    found = detect_all(args.wider / "train-subset" / "images", [a.image for a in annotations], args.threads)
     print(f"training subset: {len(annotations)} images")
     print(f"{'threshold':>10}{'hidden >=16px %':>17}{'hidden all %':>14}{'regions on no face / image':>28}")
     for t in thresholds:
@@ -276,8 +267,8 @@ def run_train_thresholds(args: argparse.Namespace, thresholds: tuple[float, ...]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=12)
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--threads", type=int, default=None)
@@ -286,9 +277,9 @@ def main() -> None:
     parser.add_argument("--stills", action="store_true", help="also the val-dev stills table")
     parser.add_argument("--train-thresholds", action="store_true", help="the threshold study on the training subset")
     parser.add_argument("--stills-step", type=int, default=1, help="use every N-th image for the stills")
-    parser.add_argument("--shared", type=Path, default=SHARED.parents[1], help="the shared data folder (../shared)")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder (../shared)")
     args = parser.parse_args()
-    WIDER[0] = args.shared / "data" / "widerface"
+    args.wider = args.shared / "data" / "widerface"
     thresholds = (0.1, 0.2, DEFAULT_THRESHOLD, 0.5, 0.7)
     if args.train_thresholds:
         run_train_thresholds(args, (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7))
