@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def _color(text: str) -> tuple[int, int, int]:
         values = ()
     if len(values) != 3 or not all(0 <= v <= 255 for v in values):
         raise argparse.ArgumentTypeError(f"expected B,G,R with values 0-255, got {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,14 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.apps.track import TrackerConfig
     from retinakit.detector import Detector
 
-    config = AnonymiseConfig(  # a bad value raises ValueError: a usage error (exit 2) in main()
-        method=args.method,
-        shape=args.shape,
-        margin=args.margin,
-        blur_sigma=args.blur_sigma,
-        blocks=args.blocks,
-        color=args.color,
-    )
+    # the flags carry the field names; a bad value raises ValueError: a usage error (exit 2) in main()
+    config = AnonymiseConfig(**{f.name: getattr(args, f.name) for f in fields(AnonymiseConfig)})
     threshold = args.score_threshold
     tracker = None
     if not args.no_track:

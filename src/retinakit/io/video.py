@@ -101,7 +101,7 @@ def detect_video(
                         if not writer.isOpened():
                             raise VideoError(f"{annotated}: cannot write video")
                     writer.write(draw_faces(frame, faces))
-                record = {
+                record: dict[str, Any] = {
                     "source": name,
                     "frame": index,
                     "time": round(seconds, 4),
@@ -110,8 +110,8 @@ def detect_video(
                     "faces": to_records(faces),
                 }
                 if ids is not None:
-                    for face, track_id in zip(record["faces"], ids.tolist(), strict=True):
-                        face["track_id"] = track_id
+                    for face_record, track_id in zip(record["faces"], ids.tolist(), strict=True):
+                        face_record["track_id"] = track_id
                 yield record
     finally:
         capture.release()
