@@ -64,12 +64,11 @@ def run(args: argparse.Namespace) -> int:
         print("retinakit anonymise: no images or videos found", file=sys.stderr)
         return EXIT_FAILED
     options = detector_options(args)
-    options["score_threshold"] = min(threshold, tracker.low_threshold) if tracker else threshold
-    video_detector = Detector(**options) if videos else None
-    detector = video_detector
-    if images and (args.tta or detector is None):
-        detector = Detector(**(options | ({"scales": PAPER_SCALES, "flip": True} if args.tta else {})))
-    assert detector is not None
+    still_options = options | ({"scales": PAPER_SCALES, "flip": True} if args.tta else {})
+    video_detector = None
+    if videos:  # with tracking the detector runs at the tracker's low threshold (its second stage)
+        video_detector = Detector(**(options | {"score_threshold": tracker.low_threshold if tracker else threshold}))
+    detector = Detector(**still_options) if images or video_detector is None else video_detector
     root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
