@@ -252,7 +252,8 @@ def anonymise_video(
     With ``tracker`` the detector should run at ``tracker.low_threshold`` or lower and faces are
     those of :class:`FaceTracker` (``threshold`` is its ``high_threshold``), including boxes
     predicted through short gaps; without it, each frame's faces scoring at least ``threshold``.
-    A frame that cannot be decoded is written black and listed in ``bad_frames``.
+    A frame that cannot be decoded is written black and listed in ``bad_frames``. The sidecar's
+    ``frames`` lists the frames in which something was hidden.
     """
     capture = open_capture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -277,12 +278,7 @@ def anonymise_video(
                 else:
                     faces = next(found)
                     size = size or (frame.shape[1], frame.shape[0])
-                if follow is not None:
-                    tracked = follow.update(faces)
-                    shown = tracked.faces
-                    extra = {"track_id": tracked.track_ids, "detected": tracked.detected}
-                else:
-                    shown, extra = faces[faces.scores >= threshold], None
+                shown, extra = _faces_to_hide(faces, follow, threshold)
                 if size is None:  # bad frames before the first good one: nothing to write yet
                     continue
                 if writer is None:
@@ -292,9 +288,8 @@ def anonymise_video(
                 if frame is None:
                     writer.write(np.zeros((size[1], size[0], 3), np.uint8))
                     continue
-                if frame.shape[1::-1] != size:
-                    frame = cv2.resize(frame, size)  # a stream that changes size mid-way
-                writer.write(anonymise_image(frame, shown.boxes, config))
+                hidden = anonymise_image(frame, shown.boxes, config)
+                writer.write(hidden if hidden.shape[1::-1] == size else cv2.resize(hidden, size))  # size changed
                 if len(shown):
                     frames.append({"frame": index, "faces": _face_records(shown, config, extra)})
     finally:
@@ -318,6 +313,16 @@ def anonymise_video(
     }
     _write_sidecar(output, content)
     return content
+
+
+def _faces_to_hide(
+    faces: Faces, tracker: FaceTracker | None, threshold: float
+) -> tuple[Faces, dict[str, np.ndarray] | None]:
+    """The faces to hide in this frame, and the per-face sidecar fields the tracker adds."""
+    if tracker is None:
+        return faces[faces.scores >= threshold], None
+    tracked = tracker.update(faces)
+    return tracked.faces, {"track_id": tracked.track_ids, "detected": tracked.detected}
 
 
 def _open_writer(output: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
