@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from retinakit.cli.common import EXIT_FAILED, EXIT_OK, add_detector_flags, detector_options, progress_bar
+from retinakit.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_detector_flags,
+    detector_options,
+    progress_bar,
+    write_records,
+)
 
 PAPER_SCALES = (500, 800, 1100, 1400, 1700)
 
@@ -72,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failed = 0
     with open(out / "index.jsonl", "w") as index:
-        for record in anonymise_paths(
+        records = anonymise_paths(
             args.paths,
             out,
             detector,
@@ -84,10 +89,7 @@ def run(args: argparse.Namespace) -> int:
             tracker=tracker,
             root=root,
             progress=progress_bar(not args.no_progress, "item"),
-        ):
-            if "error" in record:
-                failed += 1
-                print(f"retinakit anonymise: {record['source']}: {record['error']}", file=sys.stderr)
-            index.write(json.dumps(record) + "\n")
+        )
+        failed = write_records(records, index, "anonymise", "source")
     print(f"anonymised copies, sidecars and index.jsonl in {out}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
