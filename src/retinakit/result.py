@@ -145,17 +145,27 @@ class Faces:
         order), a path (read as BGR, like OpenCV) or a PIL image (RGB).
         """
         from retinakit.apps.align import align_faces
+        from retinakit.io.images import as_array
 
-        if not isinstance(image, np.ndarray):
-            import os
+        return align_faces(as_array(image), self.landmarks, size)
 
-            if isinstance(image, (str, os.PathLike)):
-                from retinakit.io.images import read_image
+    def anonymise(self, image: Any, method: str = "blur", **options: Any) -> np.ndarray:
+        """A copy of ``image`` with these faces hidden (see :mod:`retinakit.apps.anonymise`).
 
-                image = read_image(image)
-            else:
-                image = np.asarray(image.convert("RGB"))
-        return align_faces(image, self.landmarks, size)
+        ``method``: ``blur``, ``pixelate`` or ``solid``; ``options``: other
+        :class:`~retinakit.apps.anonymise.AnonymiseConfig` fields (``shape="rectangle"``, ``margin=0.25`` ...).
+        ``image`` as in :meth:`align`; the copy keeps its channel order.
+        """
+        from retinakit.apps.anonymise import anonymise_faces
+
+        return anonymise_faces(image, self, method, **options)
+
+    def to_supervision(self, keypoints: bool = False) -> Any:
+        """``supervision.Detections`` of these faces (landmarks in ``data["landmarks"]``), or with
+        ``keypoints=True`` ``supervision.KeyPoints`` of the landmarks. Needs the 'supervision' extra."""
+        from retinakit.io.supervision import to_detections, to_keypoints
+
+        return to_keypoints(self) if keypoints else to_detections(self)
 
     def to_coco(self, file_name: str, width: int, height: int) -> dict[str, Any]:
         """A one-image COCO-style dataset of these faces (see :func:`retinakit.io.formats.to_coco`)."""

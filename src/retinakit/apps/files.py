@@ -69,6 +69,21 @@ def _image_or_none(item: tuple[Path, np.ndarray | BaseException]) -> np.ndarray 
     return None if isinstance(item[1], BaseException) else item[1]
 
 
+def output_name(path: Path, base: Path | None, suffix: str) -> Path:
+    """Output name for jobs without a run-wide registry (batch, anonymise): ``path`` below ``base``
+    (else ``parent/name``), its extension kept and ``suffix`` appended
+    (as ``retinakit detect`` names outputs: ``a.tiff`` and ``a.webp`` never share a name)."""
+    rel = None
+    if base is not None:
+        try:
+            rel = path.resolve().relative_to(base.resolve())
+        except ValueError:
+            rel = None
+    rel = rel or Path(path.parent.name) / path.name
+    keep = suffix == ".jpg" and rel.suffix.lower() in (".jpg", ".jpeg")
+    return rel if keep or not suffix else rel.with_name(rel.name + suffix)
+
+
 class OutputNames:
     """Output file names of one run: unique, reversible, and never one of the run's inputs.
 

@@ -43,6 +43,11 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (folder/name.txt)")
     p.add_argument("--every", type=int_in(1), default=1, help="videos: process every N-th frame (default 1)")
+    p.add_argument(
+        "--track",
+        action="store_true",
+        help="videos: follow faces across frames; records carry a stable track_id (retinakit.apps.track)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="say which inference path runs (on standard error)")
     add_detector_flags(p, None)
@@ -67,10 +72,19 @@ def run(args: argparse.Namespace) -> int:
     if not paths and not videos:
         print("retinakit detect: no images found", file=sys.stderr)
         return EXIT_FAILED
-    detector = Detector(**detector_options(args))
+    options = detector_options(args)
+    detector = Detector(**options)
     if args.verbose:
         print(f"retinakit detect: {detector!r}", file=sys.stderr)
     names = OutputNames(file_inputs)
+    video_detector, tracker_config = detector, None
+    if args.track:  # ByteTrack-style: the detector runs lower, the tracker keeps what it can follow
+        from retinakit.apps.track import TrackerConfig
+        from retinakit.detector import DetectorConfig
+
+        high = options.get("score_threshold", DetectorConfig.score_threshold)
+        tracker_config = TrackerConfig(high_threshold=high, low_threshold=min(TrackerConfig.low_threshold, high))
+        video_detector = Detector(**(options | {"score_threshold": tracker_config.low_threshold}))
     out = open_output(args.output)
     failed = len(empty)
     try:
@@ -97,9 +111,15 @@ def run(args: argparse.Namespace) -> int:
                         if camera is not None
                         else names.annotated(args.save_images, video, ".mp4")
                     )
+                tracker = None
+                if tracker_config is not None:
+                    from retinakit.apps.track import FaceTracker
+
+                    tracker = FaceTracker(tracker_config)
                 frames = detect_video(
                     video,
-                    detector,
+                    video_detector,
+                    tracker=tracker,
                     every=args.every,
                     annotated=annotated,
                     progress=progress_bar(not args.no_progress, "frame"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,3 +30,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if image is None:
         raise ImageError(name, "not a decodable image (unknown format or corrupt data)")
     return image
+
+
+def as_array(image: Any) -> np.ndarray:
+    """A numpy array as it is, a path read as BGR (:func:`read_image`), a PIL image as RGB.
+
+    For functions that give back an image in the caller's channel order (aligned crops, anonymised copies).
+    """
+    if isinstance(image, np.ndarray):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    return np.asarray(image.convert("RGB"))

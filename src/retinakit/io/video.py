@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -15,6 +15,9 @@ from retinakit.errors import VideoError
 from retinakit.io.draw import draw_faces
 from retinakit.io.formats import to_records
 from retinakit.io.readahead import Progress, same_shape_batches
+
+if TYPE_CHECKING:
+    from retinakit.apps.track import FaceTracker
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
@@ -78,13 +81,17 @@ def detect_video(
     every: int = 1,
     annotated: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    tracker: FaceTracker | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One record per processed frame: ``source, frame, time, width, height, faces``.
 
     Frames are sent to the detector ``batch_size`` at a time. ``annotated``: write an annotated
     MP4 there (at the source frame rate divided by ``every``). A video file that ends before the
     frame count its header gives (truncated or corrupt) raises :class:`VideoError` after the
-    records of the frames it had, so no partial run passes for a complete one.
+    records of the frames it had, so no partial run passes for a complete one. ``tracker``: a
+    :class:`~retinakit.apps.track.FaceTracker` fed every processed frame; the faces are then the
+    tracked faces detected in that frame, each with its ``track_id`` (run the detector at the
+    tracker's ``low_threshold``).
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
@@ -109,6 +116,10 @@ def detect_video(
         for batch in batches:
             results = detector.detect_bgr([f for _, _, f in batch])
             for (index, seconds, frame), faces in zip(batch, results, strict=True):
+                ids = None
+                if tracker is not None:
+                    tracked = tracker.update(faces)
+                    faces, ids = tracked.faces[tracked.detected], tracked.track_ids[tracked.detected]
                 if annotated is not None:
                     if writer is None:
                         Path(annotated).parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +130,7 @@ def detect_video(
                             raise VideoError(f"{annotated}: cannot write video")
                     writer.write(draw_faces(frame, faces))
                 last = index
-                yield {
+                record: dict[str, Any] = {
                     "source": name,
                     "frame": index,
                     "time": round(seconds, 4),
@@ -127,6 +138,10 @@ def detect_video(
                     "height": int(frame.shape[0]),
                     "faces": to_records(faces),
                 }
+                if ids is not None:
+                    for face_record, track_id in zip(record["faces"], ids.tolist(), strict=True):
+                        face_record["track_id"] = track_id
+                yield record
         # header frame counts of some containers are estimates: allow two frames of slack
         if expected > 0 and last + every + 2 < expected:
             raise VideoError(f"{name}: the video ends after frame {last + 1} of {expected} (truncated or corrupt file)")

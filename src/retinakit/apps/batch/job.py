@@ -12,6 +12,7 @@ import numpy as np
 
 from retinakit.apps.align import align_faces
 from retinakit.apps.batch.schema import Row, error_row, ok_row
+from retinakit.apps.files import output_name
 from retinakit.detector import Detector, DetectorConfig
 from retinakit.errors import RetinakitError
 from retinakit.io.draw import draw_faces
@@ -130,20 +131,6 @@ def write_image_outputs(config: BatchConfig, base: Path, path: str, image: np.nd
             _imwrite(Path(config.crops) / stem.parent / f"{stem.name}_{i}.png", crop)
     if config.save_images is not None:
         _imwrite(Path(config.save_images) / output_name(Path(path), base, ".jpg"), draw_faces(image, faces))
-
-
-def output_name(path: Path, base: Path | None, suffix: str) -> Path:
-    """``path`` below ``base`` (else ``parent/name``), its extension kept and ``suffix`` appended
-    (as ``retinakit detect`` names outputs: ``a.tiff`` and ``a.webp`` never share a name)."""
-    rel = None
-    if base is not None:
-        try:
-            rel = path.resolve().relative_to(base.resolve())
-        except ValueError:
-            rel = None
-    rel = rel or Path(path.parent.name) / path.name
-    keep = suffix == ".jpg" and rel.suffix.lower() in (".jpg", ".jpeg")
-    return rel if keep or not suffix else rel.with_name(rel.name + suffix)
 
 
 def _imwrite(target: Path, image: np.ndarray) -> None:

@@ -1,0 +1,95 @@
+"""``retinakit anonymise INPUT... --out DIR``: blur, pixelate or paint over faces in images and videos."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from retinakit.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_detector_flags,
+    detector_options,
+    progress_bar,
+    write_records,
+)
+
+PAPER_SCALES = (500, 800, 1100, 1400, 1700)
+
+
+def add_parser(subparsers: Any) -> None:
+    from retinakit.apps.anonymise import DEFAULT_THRESHOLD
+
+    p = subparsers.add_parser(
+        "anonymise",
+        help="hide faces in images and videos (blur, pixelate or solid), with a JSON sidecar per output",
+    )
+    p.add_argument("paths", nargs="+", help="image and video files, directories (searched recursively), globs")
+    p.add_argument("--out", required=True, help="output directory (anonymised copies, sidecars, index.jsonl)")
+    p.add_argument("--method", choices=("blur", "pixelate", "solid"), default="blur", help="default blur")
+    p.add_argument("--shape", choices=("ellipse", "rectangle"), default="ellipse", help="default ellipse")
+    p.add_argument("--margin", type=float, default=0.25, help="added on each side, fraction of box size (0.25)")
+    p.add_argument("--blur-sigma", type=float, default=0.125, help="blur sigma, fraction of the region size")
+    p.add_argument("--blocks", type=int, default=8, help="pixelate: cells across the region (default 8)")
+    p.add_argument("--color", type=_color, default=(0, 0, 0), help="solid: B,G,R (default 0,0,0)")
+    p.add_argument("--tta", action="store_true", help="images: the paper's multi-scale + flip test-time augmentation")
+    p.add_argument("--no-track", action="store_true", help="videos: frame by frame, no tracking (gaps not bridged)")
+    p.add_argument("--bridge-frames", type=int, default=10, help="videos: frames a missed face stays hidden (10)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_detector_flags(p, DEFAULT_THRESHOLD)
+    p.set_defaults(func=run)
+
+
+def _color(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise argparse.ArgumentTypeError(f"expected B,G,R with values 0-255, got {text!r}")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from retinakit.apps.anonymise import AnonymiseConfig, anonymise_paths, list_inputs
+    from retinakit.apps.track import TrackerConfig
+    from retinakit.detector import Detector
+
+    # the flags carry the field names; a bad value raises ValueError: a usage error (exit 2) in main()
+    config = AnonymiseConfig(**{f.name: getattr(args, f.name) for f in fields(AnonymiseConfig)})
+    threshold = args.score_threshold
+    tracker = None
+    if not args.no_track:
+        low = min(TrackerConfig.low_threshold, threshold)
+        tracker = TrackerConfig(high_threshold=threshold, low_threshold=low, bridge_frames=args.bridge_frames)
+    images, videos = list_inputs(args.paths)
+    if not images and not videos:
+        print("retinakit anonymise: no images or videos found", file=sys.stderr)
+        return EXIT_FAILED
+    options = detector_options(args)
+    still_options = options | ({"scales": PAPER_SCALES, "flip": True} if args.tta else {})
+    video_detector = None
+    if videos:  # with tracking the detector runs at the tracker's low threshold (its second stage)
+        video_detector = Detector(**(options | {"score_threshold": tracker.low_threshold if tracker else threshold}))
+    detector = Detector(**still_options) if images or video_detector is None else video_detector
+    root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "index.jsonl", "w") as index:
+        records = anonymise_paths(
+            args.paths,
+            out,
+            detector,
+            video_detector=video_detector,
+            config=config,
+            threshold=threshold,
+            tracker=tracker,
+            root=root,
+            progress=progress_bar(not args.no_progress, "item"),
+        )
+        failed = write_records(records, index, "anonymise", "source")
+    print(f"anonymised copies, sidecars and index.jsonl in {out}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
