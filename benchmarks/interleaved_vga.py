@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
+from speed import load_photos  # the same photos as benchmarks/speed.py (this folder is on sys.path)
 
 from retinakit import Detector
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev" / "images"
 
 
 def main() -> None:
@@ -27,13 +25,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--images", type=int, default=8)
     args = parser.parse_args()
-    if SHARED.is_dir():
-        files = sorted(SHARED.glob("*/*.jpg"))[:: max(1, 1096 // args.images)][: args.images]
-        photos = [cv2.resize(cv2.imread(str(f)), (640, 480)) for f in files]
-    else:
-        import skimage.data
-
-        photos = [cv2.resize(np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1]), (640, 480))] * args.images
+    photos = [cv2.resize(photo, (640, 480)) for photo in load_photos(args.images)]
     paths = {
         "fp32 (preprocessing in the graph)": Detector(precision="fp32").detect_bgr,
         "int8 (built-in int8 model)": Detector(precision="int8").detect_bgr,
