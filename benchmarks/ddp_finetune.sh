@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 2-process (torchrun, gloo) vs 1-process fine-tune of the built-in model on the WIDER training
 # subset, same global batch (2 x 4 = 8), 2 epochs; the 2-process run is killed during epoch 2 and
-# resumed with --resume. Both are exported and evaluated on val-dev (official protocol, original size).
+# resumed with --resume; a third, single-process run with 2 threads instead of 1 measures how far two runs
+# that differ only in float summation order end apart (NOISE_FLOOR=0 skips it). All are exported and evaluated on val-dev (official protocol, original size).
 # Usage: benchmarks/ddp_finetune.sh [OUT_DIR]   (run from the repository root; ~1 hour on 2 cores)
 set -euo pipefail
 OUT=${1:-runs/ddp_check}
@@ -28,10 +29,16 @@ torchrun --nproc_per_node 2 --master_addr 127.0.0.1 --master_port 29534 -m retin
 # 1 process x batch 8
 OMP_NUM_THREADS=1 python -m retinakit train "${COMMON[@]}" --batch-size 8 --out "$OUT/one"  # 1 thread, as each torchrun process
 
-for run in two one; do
+# the noise floor: the same single-process run with 2 threads (only float summation order differs)
+if [ "${NOISE_FLOOR:-1}" = 1 ]; then
+    OMP_NUM_THREADS=2 python -m retinakit train "${COMMON[@]}" --batch-size 8 --out "$OUT/one-2threads"
+fi
+
+for run in two one one-2threads; do
+    [ -d "$OUT/$run" ] || continue
     python -m retinakit export "$OUT/$run/model.safetensors" -o "$OUT/$run/model.onnx"
     python -m retinakit evaluate --ground-truth "$WIDER/ground_truth" --images "$WIDER/val-dev/images" \
         --subset "$WIDER/val-dev/image_list.txt" --protocol original --weights "$OUT/$run/model.onnx" \
         --output "$OUT/$run/eval" --no-progress | tee "$OUT/$run/eval.txt"
 done
-grep -h summary "$OUT/two/log.jsonl" "$OUT/one/log.jsonl"
+grep -h summary "$OUT"/*/log.jsonl
