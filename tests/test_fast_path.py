@@ -170,3 +170,26 @@ def test_cli_quantize_writes_an_int8_model(tmp_path, astronaut_rgb, capsys):
     det = Detector(weights=str(out))
     assert det.precision == "int8" and det.backend.input_layout == "nhwc_uint8"
     assert len(det(astronaut_rgb, color="rgb")) >= 1
+
+
+@pytest.mark.slow
+def test_cli_quantize_equalise_is_recorded(tmp_path, astronaut_rgb, capsys):
+    pytest.importorskip("onnx")
+    import json
+
+    import cv2
+    import onnx
+
+    from retinakit.cli import main
+    from retinakit.inference.backends import QUANTIZATION_KEY
+
+    photo = tmp_path / "calib" / "a.jpg"
+    photo.parent.mkdir()
+    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
+    out = tmp_path / "q.onnx"
+    args = ["quantize", str(photo.parent), "-o", str(out), "--num-images", "1", "--keep-float", "/heads"]
+    assert main([*args, "--equalise", "/backbone/stage1", "--equalise-strength", "0.5"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    options = json.loads(meta[QUANTIZATION_KEY])["options"]
+    assert options["equalise"] == ["/backbone/stage1"] and options["keep_float"] == ["/heads"]
+    assert len(Detector(weights=str(out))(astronaut_rgb, color="rgb")) >= 1

@@ -28,6 +28,18 @@ def add_parser(subparsers: Any) -> None:
         default=",".join(d.keep_float),
         help=f"comma-separated node-name prefixes kept in fp32 (default {','.join(d.keep_float)}; '' for none)",
     )
+    p.add_argument(
+        "--equalise",
+        default=",".join(d.equalise),
+        help="comma-separated node-name prefixes of convolutions whose output channels are equalised before "
+        "quantising (retinakit.models.equalise; default: none), e.g. /backbone/stage1",
+    )
+    p.add_argument(
+        "--equalise-strength",
+        type=float,
+        default=d.equalise_strength,
+        help=f"exponent for activations feeding dense convolutions, 0..1 ({d.equalise_strength})",
+    )
     p.add_argument("--float-input", action="store_true", help="keep the float NCHW input (default: uint8 image input)")
     p.set_defaults(func=run)
 
@@ -44,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         ranges=args.ranges,
         keep_float=tuple(p for p in args.keep_float.split(",") if p),
         fused_input=not args.float_input,
+        equalise=tuple(p for p in args.equalise.split(",") if p),
+        equalise_strength=args.equalise_strength,
     )
     images = list_images(args.calibration)
     source = args.weights or builtin_weights("onnx")
