@@ -225,11 +225,11 @@ def overfit(
     done = len(history)
     dcn = [m for m in model.modules() if isinstance(m, DeformConv2d)]
     offsets = max(m.offset_mask.weight.abs().max().item() for m in dcn)
-    with torch.no_grad():  # largest predicted tap shift (px) on the training images, eval mode
-        shifts: list[float] = []
+    with torch.no_grad():  # predicted tap shifts (px) on the training images, eval mode, per layer
+        shifts: list[torch.Tensor] = []
         hooks = [
             m.offset_mask.register_forward_hook(
-                lambda mod, args, out: shifts.append(float(out[:, : 2 * out.shape[1] // 3].abs().max()))
+                lambda mod, args, out: shifts.append(out[:, : 2 * out.shape[1] // 3].abs().flatten())
             )
             for m in dcn
         ]
@@ -258,7 +258,9 @@ def overfit(
         "s_per_step": round(train_seconds / done, 2),
         "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "max_abs_offset_weight": round(offsets, 4),
-        "max_abs_tap_shift_px": round(max(shifts), 3),
+        "tap_shift_px_max": round(max(float(v.max()) for v in shifts), 3),
+        "tap_shift_px_mean": round(float(torch.cat(shifts).mean()), 3),
+        "tap_shift_px_median_of_layer_means": round(float(np.median([float(v.mean()) for v in shifts])), 3),
         "recall_checks": checks,
         "faces_found": found,
     }
