@@ -224,9 +224,9 @@ def overfit(
                 break
     done = len(history)
     dcn = [m for m in model.modules() if isinstance(m, DeformConv2d)]
-    offsets = max(m.offset_mask.weight.abs().max().item() for m in dcn)
+    offsets = max((m.offset_mask.weight.abs().max().item() for m in dcn), default=0.0)
     with torch.no_grad():  # predicted tap shifts (px) on the training images, eval mode, per layer
-        shifts: list[torch.Tensor] = []
+        shifts: list[torch.Tensor] = [torch.zeros(1)] if not dcn else []
         hooks = [
             m.offset_mask.register_forward_hook(
                 lambda mod, args, out: shifts.append(out[:, : 2 * out.shape[1] // 3].abs().flatten())
