@@ -398,3 +398,16 @@ def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
             load_model(builtin_weights("safetensors"))(images), targets, anchors
         )
     assert first["total"] == pytest.approx(expected["total"].item(), rel=0.3)
+
+
+def test_train_flags_map_onto_train_config_fields():
+    from dataclasses import fields
+
+    from retinakit.cli import build_parser
+    from retinakit.training.loop import TrainConfig
+
+    args = build_parser().parse_args(["train", "--data", "l.txt", "--images", "im", "--dcn-offset-lr-mult", "0.2"])
+    names = {f.name for f in fields(TrainConfig)}
+    assert set(vars(args)) - names == {"command", "func", "no_progress"}  # all other flags are fields
+    assert args.dcn_offset_lr_mult == 0.2
+    assert TrainConfig(labels="l", images="i").dcn_offset_lr_mult == 0.1
