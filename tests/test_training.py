@@ -186,12 +186,14 @@ def _two_image_labels(root, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("context_conv", ["standard", "deformable"])
-def test_overfit_two_real_images_then_find_their_faces(context_conv):
-    """100 SGD steps from random init on two real photos: loss falls >= 90%, faces are found.
+@pytest.mark.parametrize(("context_conv", "num_images"), [("standard", 2), ("deformable", 1)])
+def test_overfit_real_images_then_find_their_faces(context_conv, num_images):
+    """100 SGD steps from random init on real photos: loss falls >= 90%, faces are found.
 
     ``deformable``: the same with DCN v2 in the FPN merges and context modules, trained with the
-    trainer's parameter groups (offset/mask predictors at 0.1x the learning rate).
+    trainer's parameter groups (offset/mask predictors at 0.1x the learning rate), on the first
+    photo only (DCN's sampling makes each step about 2.5x slower on the CPU; the two-photo
+    ResNet-50 run is ``benchmarks/heavy_model.py``).
     """
     from dataclasses import replace
 
@@ -206,7 +208,8 @@ def test_overfit_two_real_images_then_find_their_faces(context_conv):
     from retinakit.training.loop import parameter_groups
 
     root = need_shared("data", "widerface", "train-subset")
-    anns = [a for a in parse_label_txt(root / "label.txt") if a.image in TWO_IMAGES]
+    anns = [a for a in parse_label_txt(root / "label.txt") if a.image in TWO_IMAGES[:num_images]]
+    assert len(anns) == num_images
     config = replace(get_preset("mobilenet0.25"), context_conv=context_conv)
     aug = AugmentConfig(size=320, crop=False, flip=False, photometric=False)
     images, targets = collate([*FaceDataset(anns, root / "images", aug, config.input)])
