@@ -186,26 +186,40 @@ def _two_image_labels(root, tmp_path):
 
 
 @pytest.mark.slow
-def test_overfit_two_real_images_then_find_their_faces():
-    """100 SGD steps from random init on two real photos: loss falls >= 90%, faces are found."""
+@pytest.mark.parametrize(("context_conv", "num_images"), [("standard", 2), ("deformable", 1)])
+def test_overfit_real_images_then_find_their_faces(context_conv, num_images):
+    """100 SGD steps from random init on real photos: loss falls >= 90%, faces are found.
+
+    ``deformable``: the same with DCN v2 in the FPN merges and context modules, trained with the
+    trainer's parameter groups (offset/mask predictors at 0.1x the learning rate), on the first
+    photo only (DCN's sampling makes each step about 2.5x slower on the CPU; the two-photo
+    ResNet-50 run is ``benchmarks/heavy_model.py``).
+    """
+    from dataclasses import replace
+
     from retinakit import Detector
     from retinakit.inference.anchors import generate_anchors
     from retinakit.inference.backends import TorchBackend
     from retinakit.inference.boxes import box_iou
     from retinakit.io.annotations import parse_label_txt
     from retinakit.models import build_model
+    from retinakit.models.dcn import offset_mask_parameters
     from retinakit.training.dataset import FaceDataset, collate
+    from retinakit.training.loop import parameter_groups
 
     root = need_shared("data", "widerface", "train-subset")
-    anns = [a for a in parse_label_txt(root / "label.txt") if a.image in TWO_IMAGES]
-    config = get_preset("mobilenet0.25")
+    anns = [a for a in parse_label_txt(root / "label.txt") if a.image in TWO_IMAGES[:num_images]]
+    assert len(anns) == num_images
+    config = replace(get_preset("mobilenet0.25"), context_conv=context_conv)
     aug = AugmentConfig(size=320, crop=False, flip=False, photometric=False)
     images, targets = collate([*FaceDataset(anns, root / "images", aug, config.input)])
     torch.manual_seed(0)
     model = build_model(config).train()
     loss_fn = MultiTaskLoss(get_loss_preset("biubug6"), config.anchors.variances)
     anchors = torch.from_numpy(generate_anchors(config.anchors, 320, 320).copy())
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer = torch.optim.SGD(parameter_groups(model, 0.01, 0.0), lr=0.01, momentum=0.9)
+    offsets = offset_mask_parameters(model)
+    assert len(offsets) == (2 * (2 + 3 * 5) if context_conv == "deformable" else 0)  # weight + bias per DCN
     history = []
     for _ in range(100):
         losses = loss_fn(model(images), targets, anchors)
@@ -221,9 +235,57 @@ def test_overfit_two_real_images_then_find_their_faces():
         faces = detector.detect_bgr([bgr])[0]
         assert len(faces) >= len(target["boxes"])
         assert np.all(box_iou(target["boxes"].numpy(), faces.boxes).max(axis=1) >= 0.5)
+    assert all(p.abs().max() > 0 for p in offsets)  # the deformation was learned, not left at zero
 
 
-def test_train_loop_checkpoints_resumes_and_exports(tmp_path):
+def test_parameter_groups_put_dcn_offsets_at_a_tenth_of_the_lr_under_the_schedule():
+    from dataclasses import replace
+
+    from retinakit.models import build_model
+    from retinakit.models.dcn import OFFSET_LR_MULT, offset_mask_parameters
+    from retinakit.training.loop import TrainConfig, parameter_groups
+
+    assert OFFSET_LR_MULT == 0.1
+    plain = build_model("mobilenet0.25")
+    groups = parameter_groups(plain, 0.01, 5e-4)
+    assert [(g["lr"], g["weight_decay"]) for g in groups] == [(0.01, 5e-4), (0.01, 0.0)]
+    assert sum(len(g["params"]) for g in groups) == len(list(plain.parameters()))
+
+    model = build_model(replace(get_preset("mobilenet0.25"), context_conv="deformable"))
+    groups = parameter_groups(model, 0.01, 5e-4)
+    assert [(g["lr"], g["weight_decay"]) for g in groups] == [
+        (0.01, 5e-4),
+        (0.01, 0.0),
+        (pytest.approx(0.001), 5e-4),
+        (pytest.approx(0.001), 0.0),
+    ]
+    ids = [[id(p) for p in g["params"]] for g in groups]
+    assert sorted(i for g in ids for i in g) == sorted(id(p) for p in model.parameters())  # each exactly once
+    offsets = offset_mask_parameters(model)
+    by_id = {id(p): name for name, p in model.named_parameters()}
+    assert {by_id[i] for i in ids[2]} == {by_id[id(p)] for p in offsets if p.ndim == 4}
+    assert {by_id[i] for i in ids[3]} == {by_id[id(p)] for p in offsets if p.ndim == 1}
+    assert all(name.endswith("offset_mask.weight") for name in (by_id[i] for i in ids[2]))
+    assert not any("offset_mask" in by_id[i] for i in ids[0] + ids[1])
+
+    # the trainer's schedule (LambdaLR) scales each group's own lr: offsets stay at 0.1x throughout
+    config = TrainConfig(labels="x", images="y", epochs=8)
+    optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: config.lr_at(step / 10) / config.lr)
+    for step in range(80):
+        lrs = [g["lr"] for g in optimizer.param_groups]
+        assert lrs[0] == pytest.approx(config.lr_at(step / 10))
+        assert lrs == pytest.approx([lrs[0], lrs[0], 0.1 * lrs[0], 0.1 * lrs[0]])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] < config.lr  # past a milestone
+
+
+@pytest.mark.parametrize("deformable", [None, pytest.param(True, marks=pytest.mark.slow)])
+def test_train_loop_checkpoints_resumes_and_exports(tmp_path, deformable):
+    """Also with DCN: the offsets' extra optimizer groups are saved and resumed."""
+    from dataclasses import replace
+
     from retinakit.models.checkpoints import load_model
     from retinakit.training.loop import TrainConfig, train
 
@@ -239,18 +301,22 @@ def test_train_loop_checkpoints_resumes_and_exports(tmp_path):
         workers=0,
         log_every=1,
         device="cpu",
+        deformable=deformable,
     )
     first = TrainConfig(**{**config.__dict__, "epochs": 1})
     train(first)
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ckpt["epoch"] == 0 and {"model", "optimizer", "scheduler", "config"} <= set(ckpt)
+    lrs = [g["lr"] for g in ckpt["optimizer"]["param_groups"]]
+    assert len(lrs) == (4 if deformable else 2) and lrs[1] == lrs[0]
+    assert lrs[2:] == pytest.approx([0.1 * lrs[0]] * (len(lrs) - 2))
     final = train(TrainConfig(**{**config.__dict__, "resume": True}))  # continues with epoch 1 only
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     summaries = [r["epoch"] for r in records if r.get("summary")]
     assert summaries == [0, 1]
     assert all({"cls", "box", "landmarks", "total", "lr"} <= set(r) for r in records if not r.get("summary"))
     model = load_model(final)
-    assert model.config == get_preset("mobilenet0.25")
+    assert model.config == replace(get_preset("mobilenet0.25"), context_conv="deformable" if deformable else "standard")
     assert load_model(tmp_path / "run" / "last.pt").config == model.config  # detect --weights last.pt works too
 
 
@@ -335,3 +401,16 @@ def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
             load_model(builtin_weights("safetensors"))(images), targets, anchors
         )
     assert first["total"] == pytest.approx(expected["total"].item(), rel=0.3)
+
+
+def test_train_flags_map_onto_train_config_fields():
+    from dataclasses import fields
+
+    from retinakit.cli import build_parser
+    from retinakit.training.loop import TrainConfig
+
+    args = build_parser().parse_args(["train", "--data", "l.txt", "--images", "im", "--dcn-offset-lr-mult", "0.2"])
+    names = {f.name for f in fields(TrainConfig)}
+    assert set(vars(args)) - names == {"command", "func", "no_progress"}  # all other flags are fields
+    assert args.dcn_offset_lr_mult == 0.2
+    assert TrainConfig(labels="l", images="i").dcn_offset_lr_mult == 0.1

@@ -60,6 +60,11 @@ def add_parser(subparsers: Any) -> None:
         help="DCN v2 in the FPN merges and context modules (default: the preset's; on for resnet152-paper)",
     )
     p.add_argument(
+        "--dcn-offset-lr-mult",
+        type=float,
+        help="learning-rate multiplier of the DCN offset/mask predictors (default 0.1, as DCN v2 / RetinaFace)",
+    )
+    p.add_argument(
         "--sync-bn", action="store_true", default=None, help="SyncBatchNorm across torchrun processes (CUDA only)"
     )
     p.add_argument(

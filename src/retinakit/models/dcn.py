@@ -18,6 +18,10 @@ reads that pixel) producing the ``(B, C, kh*kw, Ho, Wo)`` column tensor, which i
 multiplied with the weight in one matmul. ``grid_sample`` brings a native, vectorised backward for
 the input and the sampling positions, so gradients for input, weight, offset and mask come from
 autograd. During ONNX export the function is emitted as one ``DeformConv`` node (opset 19).
+
+Training: the offset/mask predictors learn at ``OFFSET_LR_MULT`` (0.1) times the learning rate of
+the rest of the network (see :func:`offset_mask_parameters`), as DCN v2 and the RetinaFace MXNet
+code do. At the full rate the offsets run away (see :class:`DeformConv2d`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 DEFORM_CONV_OPSET = 19
+
+OFFSET_LR_MULT = 0.1
+"""Learning-rate multiplier for the offset/mask predictors: ``lr_mult=0.1`` on the zero-initialised
+offset conv's weight and bias in the MXNet modulated-DCN demo symbol and in the RetinaFace MXNet
+code (``conv_deformable``); mmcv/mmengine call the same knob ``dcn_offset_lr_mult``."""
 
 
 def _pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -179,6 +188,12 @@ class DeformConv2d(nn.Module):
     ``sigmoid(m)``: a freshly built layer samples the regular grid with mask 1, i.e. it equals a
     plain ``nn.Conv2d`` with the same ``weight`` and ``bias``, so the deformation is learned from a
     working convolution (and ImageNet or plain-conv weights can be loaded into ``weight``).
+
+    Train ``offset_mask`` at ``OFFSET_LR_MULT`` times the network's learning rate
+    (:func:`offset_mask_parameters`): an offset is an absolute shift in pixels, fed by a conv over
+    all ``in_channels * k`` inputs of a non-negative (post-ReLU) feature map and not renormalised by
+    the BatchNorm that follows, so a full-rate step moves every tap coherently by many pixels; the
+    taps then read zeros outside the map and the layer stops being a useful convolution.
     """
 
     def __init__(
@@ -223,3 +238,11 @@ class DeformConv2d(nn.Module):
             f"{i}, {o}, kernel_size={kh}, stride={self.stride}, padding={self.padding}, "
             f"offset_groups={self.offset_groups}"
         )
+
+
+def offset_mask_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The offset/mask predictor parameters of every :class:`DeformConv2d` in ``model`` (may be empty).
+
+    Training puts these in their own optimizer groups at ``OFFSET_LR_MULT`` times the learning rate.
+    """
+    return [p for m in model.modules() if isinstance(m, DeformConv2d) for p in m.offset_mask.parameters()]
