@@ -1,0 +1,155 @@
+"""Memory of the local batch engine over time, per process: does it grow with the collection?
+
+    flock /tmp/retinakit-cpu.lock python benchmarks/batch_memory.py --counts 1000,5000 --flags "--max-size 640"
+
+Each count is a fresh process running ``run_batch`` (the local engine, default workers) on a listing of
+the first ``--images`` val-dev images repeated under distinct path strings (so only the collection size
+changes, not the images). A thread in that process samples every ``--every`` seconds: images done
+(finished shards), the RSS of the main process and of each decoding process, and the bytes held by
+pyarrow's memory pool. Prints the curve of every run, then a summary: peak RSS per process kind and
+the peak of the summed tree. ``--env NAME=VALUE`` sets environment variables of the runs (e.g.
+``MALLOC_ARENA_MAX=2``) to test a suspect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from batch_throughput import VALDEV, listing  # the same listings (this folder is on sys.path)
+
+BENCHMARKS = Path(__file__).resolve().parent
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def decoder_pids(parent: int) -> list[int]:
+    """Decoding processes: children of ``parent`` started by multiprocessing's spawn (not its resource tracker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+            found.append(int(entry))
+    return sorted(found)
+
+
+def child(listing_path: str, out: str, flags: list[str], every: float) -> None:
+    """One run in this process; prints one JSON line per sample, then a summary line."""
+    import pyarrow as pa
+
+    from retinakit.apps.batch import BatchConfig, run_batch
+    from retinakit.cli.common import detector_options
+
+    parser = argparse.ArgumentParser()
+    from retinakit.cli.common import add_detector_flags
+
+    add_detector_flags(parser, None)
+    detector = detector_options(parser.parse_args(flags))
+    from retinakit.detector import DetectorConfig
+
+    done = [0]
+    stop = threading.Event()
+    start = time.perf_counter()
+
+    def sample() -> None:
+        while True:
+            own = os.getpid()
+            try:
+                decoders = [round(rss_mb(pid)) for pid in decoder_pids(own)]
+            except OSError:
+                decoders = []
+            line = {
+                "t": round(time.perf_counter() - start, 1),
+                "images": done[0],
+                "main": round(rss_mb(own)),
+                "decoders": decoders,
+                "arrow": round(pa.total_allocated_bytes() / 2**20, 1),
+            }
+            print(json.dumps(line), flush=True)
+            if stop.wait(every):
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    config = BatchConfig(listing_path, out, root=str(VALDEV / "images"), detector=DetectorConfig(**detector))
+    report = run_batch(config, on_shard=lambda record: done.__setitem__(0, done[0] + record.rows))
+    stop.set()
+    sampler.join()
+    print(json.dumps({"summary": True, "images": report.images, "rate": round(report.images_per_second, 1)}))
+
+
+def run(count: int, names: list[str], work: Path, args: argparse.Namespace) -> tuple[list[dict], dict]:
+    path = listing(names[: args.images], count, work / f"m{count}.txt")
+    env = dict(os.environ)
+    env.update(dict(kv.split("=", 1) for kv in args.env))
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), str(work / f"out{count}")]
+    command += ["--every", str(args.every), "--flags", args.flags]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"run of {count} failed ({proc.returncode}):\n{proc.stderr}")
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return [x for x in lines if "summary" not in x], next(x for x in lines if "summary" in x)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--counts", default="1000,5000", help="listing sizes")
+    parser.add_argument("--images", type=int, default=1000, help="distinct val-dev images repeated")
+    parser.add_argument("--flags", default="", help="detector flags of the runs, e.g. '--max-size 640'")
+    parser.add_argument("--every", type=float, default=2.0, help="seconds between samples")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the runs (repeatable)")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child, args.flags.split(), args.every)
+        return
+    if not VALDEV.is_dir():
+        raise SystemExit(f"{VALDEV} not found")
+    names = (VALDEV / "image_list.txt").read_text().split()
+    summary = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in [int(v) for v in args.counts.split(",") if v]:
+            samples, result = run(count, names, Path(tmp), args)
+            print(f"\n{count} images ({args.flags or 'defaults'}{', ' + ' '.join(args.env) if args.env else ''}):")
+            print("  t s | images done | main MB | decoders MB | tree MB | arrow pool MB")
+            for s in samples:
+                tree = s["main"] + sum(s["decoders"])
+                print(
+                    f"  {s['t']:5.0f} | {s['images']:5d} | {s['main']:4d} | {'+'.join(map(str, s['decoders'])):>9} | "
+                    f"{tree:4d} | {s['arrow']:.1f}"
+                )
+            summary.append(
+                (
+                    count,
+                    result["rate"],
+                    max(s["main"] for s in samples),
+                    max((max(s["decoders"]) for s in samples if s["decoders"]), default=0),
+                    max(s["main"] + sum(s["decoders"]) for s in samples),
+                )
+            )
+    print("\n| listing | images/s | peak main RSS MB | peak decoder RSS MB (largest) | peak tree RSS MB |")
+    print("| --- | --- | --- | --- | --- |")
+    for count, rate, main_mb, decoder_mb, tree_mb in summary:
+        print(f"| {count:,} | {rate} | {main_mb} | {decoder_mb} | {tree_mb} |")
+
+
+if __name__ == "__main__":
+    main()
