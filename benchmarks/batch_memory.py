@@ -5,15 +5,17 @@
 Each count is a fresh process running ``run_batch`` (the local engine, default workers) on a listing of
 the first ``--images`` val-dev images repeated under distinct path strings (so only the collection size
 changes, not the images). A thread in that process samples every ``--every`` seconds: images done
-(finished shards), the RSS of the main process and of each decoding process, and the bytes held by
-pyarrow's memory pool. Prints the curve of every run, then a summary: peak RSS per process kind and
-the peak of the summed tree. ``--env NAME=VALUE`` sets environment variables of the runs (e.g.
-``MALLOC_ARENA_MAX=2``) to test a suspect.
+(finished shards), the RSS of the main process and of each decoding process, the main process's glibc
+heap (bytes in use, and free bytes the allocator keeps: RSS that is free to glibc is fragmentation,
+not data) and the bytes held by pyarrow's memory pool. Prints the curve of every run, then a summary:
+peak RSS per process kind and the peak of the summed tree. ``--env NAME=VALUE`` sets environment
+variables of the runs (e.g. ``MALLOC_ARENA_MAX=2``) to test a suspect.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -28,9 +30,10 @@ from batch_throughput import VALDEV, listing  # the same listings (this folder i
 BENCHMARKS = Path(__file__).resolve().parent
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of ``pid`` now (``VmRSS``) or at its peak so far (``VmHWM``), MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -49,6 +52,32 @@ def decoder_pids(parent: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
             found.append(int(entry))
     return sorted(found)
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def glibc_mb() -> tuple[float, float]:
+    """This process's glibc heap: (bytes in use, mmapped blocks included; free bytes kept in the arenas), MB."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    return (info.uordblks + info.hblkhd) / 2**20, info.fordblks / 2**20
 
 
 def child(listing_path: str, out: str, flags: list[str], every: float) -> None:
@@ -80,9 +109,11 @@ def child(listing_path: str, out: str, flags: list[str], every: float) -> None:
                 "t": round(time.perf_counter() - start, 1),
                 "images": done[0],
                 "main": round(rss_mb(own)),
+                "main_hwm": round(rss_mb(own, "VmHWM")),
                 "decoders": decoders,
                 "arrow": round(pa.total_allocated_bytes() / 2**20, 1),
             }
+            line["malloc_used"], line["malloc_free"] = (round(v) for v in glibc_mb())
             print(json.dumps(line), flush=True)
             if stop.wait(every):
                 return
@@ -129,23 +160,23 @@ def main() -> None:
         for count in [int(v) for v in args.counts.split(",") if v]:
             samples, result = run(count, names, Path(tmp), args)
             print(f"\n{count} images ({args.flags or 'defaults'}{', ' + ' '.join(args.env) if args.env else ''}):")
-            print("  t s | images done | main MB | decoders MB | tree MB | arrow pool MB")
+            print("  t s | images done | main MB | decoders MB | tree MB | main: malloc in use / free MB | arrow MB")
             for s in samples:
                 tree = s["main"] + sum(s["decoders"])
                 print(
                     f"  {s['t']:5.0f} | {s['images']:5d} | {s['main']:4d} | {'+'.join(map(str, s['decoders'])):>9} | "
-                    f"{tree:4d} | {s['arrow']:.1f}"
+                    f"{tree:4d} | {s['malloc_used']:4d} / {s['malloc_free']:4d} | {s['arrow']:.1f}"
                 )
             summary.append(
                 (
                     count,
                     result["rate"],
-                    max(s["main"] for s in samples),
+                    max(s["main_hwm"] for s in samples),
                     max((max(s["decoders"]) for s in samples if s["decoders"]), default=0),
                     max(s["main"] + sum(s["decoders"]) for s in samples),
                 )
             )
-    print("\n| listing | images/s | peak main RSS MB | peak decoder RSS MB (largest) | peak tree RSS MB |")
+    print("\n| listing | images/s | peak main RSS MB (VmHWM) | peak decoder RSS MB (largest) | peak tree RSS MB |")
     print("| --- | --- | --- | --- | --- |")
     for count, rate, main_mb, decoder_mb, tree_mb in summary:
         print(f"| {count:,} | {rate} | {main_mb} | {decoder_mb} | {tree_mb} |")
