@@ -85,14 +85,12 @@ def child(listing_path: str, out: str, flags: list[str], every: float) -> None:
     import pyarrow as pa
 
     from retinakit.apps.batch import BatchConfig, run_batch
-    from retinakit.cli.common import detector_options
+    from retinakit.cli.common import add_detector_flags, detector_options
+    from retinakit.detector import DetectorConfig
 
     parser = argparse.ArgumentParser()
-    from retinakit.cli.common import add_detector_flags
-
     add_detector_flags(parser, None)
     detector = detector_options(parser.parse_args(flags))
-    from retinakit.detector import DetectorConfig
 
     done = [0]
     stop = threading.Event()
@@ -110,13 +108,16 @@ def child(listing_path: str, out: str, flags: list[str], every: float) -> None:
                 "images": done[0],
                 "main": round(rss_mb(own)),
                 "main_hwm": round(rss_mb(own, "VmHWM")),
+                "main_file": round(rss_mb(own, "RssFile")),
                 "decoders": decoders,
                 "arrow": round(pa.total_allocated_bytes() / 2**20, 1),
+                "arrow_peak": round(pa.default_memory_pool().max_memory() / 2**20, 1),
             }
             line["malloc_used"], line["malloc_free"] = (round(v) for v in glibc_mb())
             print(json.dumps(line), flush=True)
-            if stop.wait(every):
-                return
+            if stop.is_set():
+                return  # the last sample: after the last shard was written
+            stop.wait(every)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -160,12 +161,24 @@ def main() -> None:
         for count in [int(v) for v in args.counts.split(",") if v]:
             samples, result = run(count, names, Path(tmp), args)
             print(f"\n{count} images ({args.flags or 'defaults'}{', ' + ' '.join(args.env) if args.env else ''}):")
-            print("  t s | images done | main MB | decoders MB | tree MB | main: malloc in use / free MB | arrow MB")
+            print("  t s | images done | main MB (file-backed) | decoders MB | tree MB | main malloc in use / free MB")
             for s in samples:
                 tree = s["main"] + sum(s["decoders"])
                 print(
-                    f"  {s['t']:5.0f} | {s['images']:5d} | {s['main']:4d} | {'+'.join(map(str, s['decoders'])):>9} | "
-                    f"{tree:4d} | {s['malloc_used']:4d} / {s['malloc_free']:4d} | {s['arrow']:.1f}"
+                    f"  {s['t']:5.0f} | {s['images']:5d} | {s['main']:4d} ({s['main_file']:3d}) | "
+                    f"{'+'.join(map(str, s['decoders'])):>9} | {tree:4d} | {s['malloc_used']:4d} / {s['malloc_free']}"
+                )
+            print(
+                f"  pyarrow pool: peak {samples[-1]['arrow_peak']} MB allocated, {samples[-1]['arrow']} MB at the end"
+            )
+            print("  by images recorded (while the next shard is made): max main / max decoder / max tree RSS MB")
+            shard = sorted({s["images"] for s in samples})
+            for done in shard:
+                part = [s for s in samples if s["images"] == done]
+                print(
+                    f"    {done:5d} recorded: {max(s['main'] for s in part)} / "
+                    f"{max((max(s['decoders']) for s in part if s['decoders']), default=0)} / "
+                    f"{max(s['main'] + sum(s['decoders']) for s in part)}"
                 )
             summary.append(
                 (
