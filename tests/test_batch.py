@@ -180,7 +180,7 @@ def dying_decode(path: str):
 
 
 def test_a_dying_decoder_is_replaced_and_the_image_that_kills_it_twice_becomes_an_error_row(
-    photos, reference, tmp_path, monkeypatch
+    photos, reference, tmp_path, monkeypatch, caplog
 ):
     import shutil
 
@@ -193,6 +193,7 @@ def test_a_dying_decoder_is_replaced_and_the_image_that_kills_it_twice_becomes_a
     report = run_batch(BatchConfig(str(tmp_path / "in"), str(tmp_path / "out"), shard_size=4, workers=2))
     assert (report.images, report.errors, report.shards_written) == (11, 1, 3)  # the job went on
     assert (tmp_path / "in" / "b" / "img6_once.jpg.died").exists()  # it did kill a decoder once
+    assert "img1_die.jpg killed its decoding process twice" in caplog.text
     rows = {
         Path(r["path"]).relative_to(tmp_path / "in").as_posix(): r for r in read_output(tmp_path / "out").to_pylist()
     }

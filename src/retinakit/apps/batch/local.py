@@ -1,11 +1,14 @@
 """The local engine: worker processes decode, this process detects in same-shape batches, shards are written in order.
 
 Memory is bounded whatever the collection size: the listing streams (one shard of paths at a time),
-at most ``depth`` decoded images are in flight, and only the current shard's rows are held.
+at most ``depth`` decoded images are in flight, and only the current shard's rows are held
+(``benchmarks/batch_memory.py`` shows each process's memory level off after the first shard).
+A decoding process that dies is replaced and the job goes on (see :class:`_Decoders`).
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import resource
@@ -31,6 +34,8 @@ from retinakit.apps.batch.schema import Row
 from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 from retinakit.detector import Detector
 from retinakit.io.readahead import same_shape_batches
+
+logger = logging.getLogger(__name__)
 
 Decoded = tuple[np.ndarray | None, str | None]
 Key = tuple[int, int, int, str]  # shard, shard size, position in the shard, path
@@ -128,6 +133,8 @@ class _Decoders:
         if _died(queue[0][1]):
             wait([future for _, future in queue])  # a broken pool fails all its pending futures at once
             self._restart()
+            lost = sum(_died(future) for _, future in queue)
+            logger.warning("a decoding process died; decoding its %d images in flight again, one at a time", lost)
             for i, (key, future) in enumerate(queue):
                 if _died(future):
                     queue[i] = (key, self._alone(key[3]))
@@ -145,6 +152,7 @@ class _Decoders:
             if not _died(future):
                 return future
             self._restart()
+        logger.warning("%s killed its decoding process twice: an error row", path)
         done: Future[Decoded] = Future()
         done.set_result((None, DIED))
         return done
