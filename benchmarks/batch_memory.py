@@ -25,7 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from batch_throughput import VALDEV, listing  # the same listings (this folder is on sys.path)
+from batch_kill import decoder_pids  # (this folder is on sys.path)
+from batch_throughput import VALDEV, listing  # the same listings
 
 BENCHMARKS = Path(__file__).resolve().parent
 
@@ -36,22 +37,6 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def decoder_pids(parent: int) -> list[int]:
-    """Decoding processes: children of ``parent`` started by multiprocessing's spawn (not its resource tracker)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
-            found.append(int(entry))
-    return sorted(found)
 
 
 class MallInfo2(ctypes.Structure):
