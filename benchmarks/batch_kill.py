@@ -86,10 +86,11 @@ def main() -> None:
             time.sleep(0.05)
         time.sleep(rng.uniform(0.2, 0.8) * reference_seconds * args.shard_size / count)  # into the next shard
         if args.decoder:
-            victims = decoder_pids(proc.pid)
+            victims, recorded = decoder_pids(proc.pid), done_rows(resumed)
             os.kill(victims[0], signal.SIGKILL)
             code = proc.wait()
-            print(f"killed decoding process {victims[0]} (of {len(victims)}); the run went on, exit status {code}")
+            print(f"killed decoding process {victims[0]} (of {len(victims)}) with {recorded} images recorded")
+            print(f"the run went on by itself: exit status {code}")
             killed_at, leftovers, resume_seconds = done_rows(resumed), [], 0.0
         else:
             os.killpg(proc.pid, signal.SIGKILL)
