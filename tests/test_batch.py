@@ -162,6 +162,51 @@ def test_crops_and_annotated_images(photos, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [f"img{i}.jpg" for i in range(5)]
 
 
+def dying_decode(path: str):
+    """The workers' decode, except that ``*die*`` files kill their process every time, ``*once*`` files once.
+
+    Module-level so that spawned decoding processes can import it by name (this folder is on their sys.path).
+    """
+    import os
+    import signal
+
+    from retinakit.apps.batch.job import decode
+
+    marker = Path(path + ".died")
+    if "die" in Path(path).name or ("once" in Path(path).name and not marker.exists()):
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+    return decode(path)
+
+
+def test_a_dying_decoder_is_replaced_and_the_image_that_kills_it_twice_becomes_an_error_row(
+    photos, reference, tmp_path, monkeypatch, caplog
+):
+    import shutil
+
+    from retinakit.apps.batch import local
+
+    shutil.copytree(photos, tmp_path / "in")
+    shutil.copy(photos / "a" / "img1.jpg", tmp_path / "in" / "a" / "img1_die.jpg")
+    shutil.copy(photos / "b" / "img6.jpg", tmp_path / "in" / "b" / "img6_once.jpg")
+    monkeypatch.setattr(local, "decode", dying_decode)
+    report = run_batch(BatchConfig(str(tmp_path / "in"), str(tmp_path / "out"), shard_size=4, workers=2))
+    assert (report.images, report.errors, report.shards_written) == (11, 1, 3)  # the job went on
+    assert (tmp_path / "in" / "b" / "img6_once.jpg.died").exists()  # it did kill a decoder once
+    assert "img1_die.jpg killed its decoding process twice" in caplog.text
+    rows = {
+        Path(r["path"]).relative_to(tmp_path / "in").as_posix(): r for r in read_output(tmp_path / "out").to_pylist()
+    }
+    assert len(rows) == 11 and read_output(tmp_path / "out").num_rows == 11  # every image exactly once
+    assert rows["a/img1_die.jpg"]["status"] == "error" and rows["a/img1_die.jpg"]["error"] == local.DIED
+    once, twin = rows.pop("b/img6_once.jpg"), rows["b/img6.jpg"]
+    assert once["status"] == "ok" and (once["boxes"], once["landmarks"]) == (twin["boxes"], twin["landmarks"])
+    rows.pop("a/img1_die.jpg")
+    expected = {Path(r["path"]).relative_to(photos).as_posix(): r for r in reference.to_pylist()}
+    for name, row in rows.items():  # the innocent images in flight were decoded again, unchanged
+        assert {k: v for k, v in row.items() if k != "path"} == {k: v for k, v in expected[name].items() if k != "path"}
+
+
 # --- resumable and exactly once ----------------------------------------------------------------------------
 
 

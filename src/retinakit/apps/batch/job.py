@@ -21,7 +21,7 @@ from retinakit.result import Faces
 
 
 class BatchError(RetinakitError):
-    """A job that had to stop (a decoding process died, an engine lost work); rerunning it resumes."""
+    """A job that had to stop (e.g. the Ray engine lost work); rerunning it resumes."""
 
 
 #: DetectorConfig fields that change speed, never detections: a job may resume with other values.

@@ -1,18 +1,21 @@
 """The local engine: worker processes decode, this process detects in same-shape batches, shards are written in order.
 
 Memory is bounded whatever the collection size: the listing streams (one shard of paths at a time),
-at most ``depth`` decoded images are in flight, and only the current shard's rows are held.
+at most ``depth`` decoded images are in flight, and only the current shard's rows are held
+(``benchmarks/batch_memory.py`` shows each process's memory level off after the first shard).
+A decoding process that dies is replaced and the job goes on (see :class:`_Decoders`).
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import resource
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -21,7 +24,6 @@ import numpy as np
 
 from retinakit.apps.batch.job import (
     BatchConfig,
-    BatchError,
     BatchReport,
     Item,
     decode,
@@ -33,7 +35,13 @@ from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 from retinakit.detector import Detector
 from retinakit.io.readahead import same_shape_batches
 
+logger = logging.getLogger(__name__)
+
 Decoded = tuple[np.ndarray | None, str | None]
+Key = tuple[int, int, int, str]  # shard, shard size, position in the shard, path
+
+#: The error of an image that killed its decoding process twice, each time with nothing else in flight.
+DIED = "decoder process died (e.g. killed for lack of memory)"
 
 
 def run_local(
@@ -80,25 +88,88 @@ def _decoded(shards: Iterable[tuple[int, list[str]]], workers: int, depth: int) 
         for k, size, i, path in inputs:
             yield Item(k, size, i, path, *decode(path))
         return
-    context = multiprocessing.get_context("spawn")  # never fork a process that holds inference threads
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        queue: deque[tuple[tuple[int, int, int, str], Future[Decoded]]] = deque()
-        for key in inputs:
-            queue.append((key, pool.submit(decode, key[3])))
-            if len(queue) >= depth:
-                yield _finish(*queue.popleft())
-        while queue:
-            yield _finish(*queue.popleft())
-
-
-def _finish(key: tuple[int, int, int, str], future: Future[Decoded]) -> Item:
+    decoders = _Decoders(workers)
     try:
-        image, error = future.result()
-    except BrokenProcessPool as exc:  # every later input would fail too: stop, a rerun resumes
-        raise BatchError(f"a decoding process died near {key[3]}; rerun the same command to resume") from exc
-    except Exception as exc:  # e.g. a result that could not be sent back
-        image, error = None, f"decoding failed: {exc}"
-    return Item(*key, image, error)
+        queue: deque[tuple[Key, Future[Decoded]]] = deque()
+        for key in inputs:
+            queue.append((key, decoders.submit(key[3])))
+            if len(queue) >= depth:
+                yield decoders.finish(queue)
+        while queue:
+            yield decoders.finish(queue)
+    finally:
+        decoders.close()
+
+
+class _Decoders:
+    """A pool of decoding processes that survives one of them dying (e.g. killed by the out-of-memory killer).
+
+    A dying process breaks the whole pool and fails every image in flight; which one killed it is not
+    known (some had not even started). So a fresh pool is started and each of those images is decoded
+    again alone in it, where a death can only be its own: an innocent image now decodes; one that
+    kills its lone decoder twice becomes an error row (:data:`DIED`). The job goes on either way.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")  # never fork a process that holds inference threads
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+
+    def _restart(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = self._start()
+
+    def submit(self, path: str) -> Future[Decoded]:
+        try:
+            return self.pool.submit(decode, path)
+        except BrokenProcessPool as exc:  # broke since the last submit: recovered when the queue gets here
+            return _failed(exc)
+
+    def finish(self, queue: deque[tuple[Key, Future[Decoded]]]) -> Item:
+        """The item at the head of ``queue``; if the pool broke, every image in flight is retried first."""
+        if _died(queue[0][1]):
+            wait([future for _, future in queue])  # a broken pool fails all its pending futures at once
+            self._restart()
+            lost = sum(_died(future) for _, future in queue)
+            logger.warning("a decoding process died; decoding its %d images in flight again, one at a time", lost)
+            for i, (key, future) in enumerate(queue):
+                if _died(future):
+                    queue[i] = (key, self._alone(key[3]))
+        key, future = queue.popleft()
+        try:
+            image, error = future.result()
+        except Exception as exc:  # e.g. a result that could not be sent back
+            image, error = None, f"decoding failed: {exc}"
+        return Item(*key, image, error)
+
+    def _alone(self, path: str) -> Future[Decoded]:
+        """``path`` decoded with nothing else in flight, so that a death now is its own; two are an error row."""
+        for _ in range(2):
+            future = self.submit(path)
+            if not _died(future):
+                return future
+            self._restart()
+        logger.warning("%s killed its decoding process twice: an error row", path)
+        done: Future[Decoded] = Future()
+        done.set_result((None, DIED))
+        return done
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _died(future: Future[Decoded]) -> bool:
+    """Waits for ``future``; True if its decoding process died (the pool broke)."""
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
+def _failed(exc: BaseException) -> Future[Decoded]:
+    future: Future[Decoded] = Future()
+    future.set_exception(exc)
+    return future
 
 
 def _init_worker() -> None:
