@@ -15,9 +15,11 @@ This rescales channels so their ranges match, without changing what the network 
   calibration batches, ``a = 1`` when all consumers are depthwise and ``a = strength`` otherwise
   (0.5 balances activation and weight ranges, as in Nagel et al. 2019 and SmoothQuant).
 
-Channels that never activate (``r_c = 0``) keep ``s_c = 1``. Equalising ``A`` changes the
-ranges of ``B``'s output only where ``B`` is equalised itself, so a chain (conv -> depthwise ->
-pointwise -> ...) is processed in graph order with the statistics re-measured after each step.
+Channels that never activate (``r_c = 0``) keep ``s_c = 1``. Equalising ``A`` leaves ``B``'s
+output unchanged (only ``B``'s weights absorb the scale), so every activation's ranges are
+measured once, on the original graph, and a chain (conv -> depthwise -> pointwise -> ...) is
+equalised link by link, each consumer's weights taking its producer's scale on the input axis and
+its own on the output axis.
 """
 
 from __future__ import annotations
@@ -46,10 +48,7 @@ def _equalisable(model: Any, prefixes: Sequence[str]) -> list[tuple[Any, str, li
             consumers.setdefault(name, []).append(node)
     outputs = {o.name for o in model.graph.output}
     initialisers = {i.name for i in model.graph.initializer}
-    uses: dict[str, int] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    uses = {name: len(nodes) for name, nodes in consumers.items()}
     found = []
     for node in model.graph.node:
         if node.op_type != "Conv" or not any(node.name.startswith(p) for p in prefixes) or len(node.input) < 3:
@@ -71,21 +70,24 @@ def _equalisable(model: Any, prefixes: Sequence[str]) -> list[tuple[Any, str, li
     return found
 
 
-def _channel_ranges(model: Any, tensor: str, batches: Sequence[dict[str, np.ndarray]], percentile: float) -> np.ndarray:
+def _channel_ranges(
+    model: Any, tensors: Sequence[str], batches: Sequence[dict[str, np.ndarray]], percentile: float
+) -> dict[str, np.ndarray]:
+    """Per tensor, each channel's ``percentile`` of ``|x|`` (the largest over ``batches``), in one pass."""
     import onnx
     import onnxruntime as ort
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     del probe.graph.output[:]
-    probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in tensors)
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    per_batch = []
+    per_batch: dict[str, list[np.ndarray]] = {t: [] for t in tensors}
     for feed in batches:
-        (value,) = session.run([tensor], feed)
-        channels = np.moveaxis(np.abs(value), 1, 0).reshape(value.shape[1], -1)
-        per_batch.append(np.percentile(channels, percentile, axis=1))
-    return np.max(per_batch, axis=0)
+        for tensor, value in zip(tensors, session.run(list(tensors), feed), strict=True):
+            channels = np.moveaxis(np.abs(value), 1, 0).reshape(value.shape[1], -1)
+            per_batch[tensor].append(np.percentile(channels, percentile, axis=1))
+    return {t: np.max(v, axis=0) for t, v in per_batch.items()}
 
 
 def equalise_activations(
@@ -110,8 +112,12 @@ def equalise_activations(
     out.CopyFrom(model)
     weights = {i.name: i for i in out.graph.initializer}
     scales: dict[str, np.ndarray] = {}
-    for producer, tensor, after in _equalisable(out, prefixes):
-        ranges = _channel_ranges(out, tensor, batches, percentile)
+    found = _equalisable(out, prefixes)
+    if not found:
+        return out, scales
+    measured = _channel_ranges(model, [tensor for _, tensor, _ in found], batches, percentile)
+    for producer, tensor, after in found:
+        ranges = measured[tensor]
         if ranges.max() <= 0:
             continue
         kernels = [numpy_helper.to_array(weights[b.input[1]]) for b in after]

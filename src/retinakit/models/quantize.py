@@ -178,19 +178,20 @@ def quantize_onnx(
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(os.fspath(model_path), os.fspath(prepared))
+        graph = onnx.load(os.fspath(prepared))
+        # decoded once: the equalisation's images are the first of the MSE ranges' ones
+        count = len(chosen) if options.ranges == "mse" else options.equalise_images if options.equalise else 0
+        batches = list(_calibration_batches(chosen[:count], config, max_side))
         if options.equalise:
             from retinakit.models.equalise import equalise_activations
 
-            feeds = [{INPUT_NAME: b} for b in _calibration_batches(chosen[: options.equalise_images], cfg, max_side)]
-            equalised, _ = equalise_activations(
-                onnx.load(os.fspath(prepared)), feeds, options.equalise, options.equalise_strength
-            )
-            onnx.save(equalised, os.fspath(prepared))
-        names = [n.name for n in onnx.load(os.fspath(prepared)).graph.node]
+            feeds = [{INPUT_NAME: b} for b in batches[: options.equalise_images]]
+            graph, _ = equalise_activations(graph, feeds, options.equalise, options.equalise_strength)
+            onnx.save(graph, os.fspath(prepared))
+        names = [n.name for n in graph.graph.node]
         excluded = [n for n in names if any(n.startswith(p) for p in options.keep_float)]
         extra: dict[str, Any] = {}
         if options.ranges == "mse":
-            batches = list(_calibration_batches(chosen, config, options.max_side))
             ranges = activation_ranges(prepared, batches, options.samples_per_image, options.seed)
             extra["TensorQuantOverrides"] = {
                 name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in ranges.items()
