@@ -154,18 +154,24 @@ def test_cli_verbose_names_the_path(tmp_path, astronaut_rgb, capsys):
     assert "precision='fp32'" in err and "preprocessing in the graph" in err
 
 
-@pytest.mark.slow
-def test_cli_quantize_writes_an_int8_model(tmp_path, astronaut_rgb, capsys):
-    pytest.importorskip("onnx")
+@pytest.fixture
+def calibration_dir(tmp_path, astronaut_rgb):
+    """A folder with one calibration photo."""
     import cv2
 
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), astronaut_rgb[:, :, ::-1])
+    return folder
+
+
+@pytest.mark.slow
+def test_cli_quantize_writes_an_int8_model(tmp_path, calibration_dir, astronaut_rgb, capsys):
+    pytest.importorskip("onnx")
     from retinakit.cli import main
 
-    photo = tmp_path / "calib" / "a.jpg"
-    photo.parent.mkdir()
-    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
     out = tmp_path / "q.onnx"
-    assert main(["quantize", str(photo.parent), "-o", str(out), "--num-images", "1", "--keep-float", ""]) == 0
+    assert main(["quantize", str(calibration_dir), "-o", str(out), "--num-images", "1", "--keep-float", ""]) == 0
     assert "1 calibration images of 1" in capsys.readouterr().out
     det = Detector(weights=str(out))
     assert det.precision == "int8" and det.backend.input_layout == "nhwc_uint8"
@@ -173,21 +179,17 @@ def test_cli_quantize_writes_an_int8_model(tmp_path, astronaut_rgb, capsys):
 
 
 @pytest.mark.slow
-def test_cli_quantize_equalise_is_recorded(tmp_path, astronaut_rgb, capsys):
+def test_cli_quantize_equalise_is_recorded(tmp_path, calibration_dir, astronaut_rgb):
     pytest.importorskip("onnx")
     import json
 
-    import cv2
     import onnx
 
     from retinakit.cli import main
     from retinakit.inference.backends import QUANTIZATION_KEY
 
-    photo = tmp_path / "calib" / "a.jpg"
-    photo.parent.mkdir()
-    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
     out = tmp_path / "q.onnx"
-    args = ["quantize", str(photo.parent), "-o", str(out), "--num-images", "1", "--keep-float", "/heads"]
+    args = ["quantize", str(calibration_dir), "-o", str(out), "--num-images", "1", "--keep-float", "/heads"]
     assert main([*args, "--equalise", "/backbone/stage1", "--equalise-strength", "0.5"]) == 0
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     options = json.loads(meta[QUANTIZATION_KEY])["options"]
