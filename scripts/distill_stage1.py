@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from retinakit.config import ModelConfig
 from retinakit.inference.backends import builtin_weights
 from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
 from retinakit.io.images import read_image
@@ -54,8 +55,7 @@ def stage1_points(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
     return points
 
 
-def load_images(paths: list[Path], max_side: int) -> list[torch.Tensor]:
-    config = load_model(builtin_weights("safetensors")).config
+def load_images(paths: list[Path], max_side: int, config: ModelConfig) -> list[torch.Tensor]:
     out = []
     for path in paths:
         image, _ = resize(read_image(path), ResizePolicy(max_side=max_side))
@@ -78,11 +78,10 @@ def main() -> None:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = pick_calibration(list_images([args.images]), args.train_images, args.seed)
-    images = load_images(paths, args.max_side)
-
     teacher = load_model(builtin_weights("safetensors"))
     student = load_model(builtin_weights("safetensors"))
+    paths = pick_calibration(list_images([args.images]), args.train_images, args.seed)
+    images = load_images(paths, args.max_side, teacher.config)
     for p in teacher.parameters():
         p.requires_grad_(False)
     for name, p in student.named_parameters():
