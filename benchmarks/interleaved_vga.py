@@ -35,12 +35,30 @@ def main() -> None:
         "photo (photo: each ONNX Runtime session's threads then compete with the previous session's still-spinning "
         "threads, which slows every path ~3x here and compresses the ratios)",
     )
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="NAME=MODEL.onnx",
+        help="also time an ONNX model through Detector(weights=MODEL.onnx) (repeatable)",
+    )
+    parser.add_argument("--openvino", action="store_true", help="also time the OpenVINO paths (fp32, bf16, int8)")
     args = parser.parse_args()
     photos = [cv2.resize(photo, (640, 480)) for photo in load_photos(args.images)]
     paths = {
         "fp32 (preprocessing in the graph)": Detector(precision="fp32").detect_bgr,
         "int8 (built-in int8 model)": Detector(precision="int8").detect_bgr,
     }
+    for item in args.candidate:
+        name, _, path = item.partition("=")
+        paths[name] = Detector(weights=path).detect_bgr
+    if args.openvino:
+        from retinakit.inference.backends import builtin_weights
+
+        fused, int8 = builtin_weights("fused"), builtin_weights("int8")
+        paths["openvino fp32"] = Detector(backend="openvino", weights=fused).detect_bgr
+        paths["openvino bf16"] = Detector(backend="openvino", weights=fused, precision="bf16").detect_bgr
+        paths["openvino, built-in int8 model"] = Detector(backend="openvino", weights=int8).detect_bgr
     try:
         from retinaface import detect_faces
 

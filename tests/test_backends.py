@@ -14,11 +14,12 @@ def _same_face(a, b, atol):
     np.testing.assert_allclose(a.landmarks, b.landmarks, atol=atol)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_openvino_backend(detector, astronaut_rgb, precision):
     pytest.importorskip("openvino")
     ov = Detector(backend="openvino", precision=precision)
-    tolerance = {"fp32": 0.05, "bf16": 3.0}[precision]
+    assert ov.precision == precision and ov.backend.input_layout == "nhwc_uint8"
+    tolerance = {"fp32": 0.05, "bf16": 3.0, "int8": 4.0}[precision]
     _same_face(detector(astronaut_rgb, color="rgb"), ov(astronaut_rgb, color="rgb"), atol=tolerance)
 
 
@@ -27,7 +28,7 @@ def test_openvino_backend(detector, astronaut_rgb, precision):
     [
         ({"backend": "onnx", "precision": "bf16"}, "needs backend='openvino'"),
         ({"backend": "onnx", "precision": "fp16"}, "precision must be one of"),
-        ({"backend": "openvino", "precision": "int8"}, "built-in int8 model on backend='onnx'"),
+        ({"backend": "torch", "precision": "int8"}, "built-in int8 model on backend='onnx' or 'openvino'"),
         ({"backend": "onnx", "precision": "int8", "weights": "model.onnx"}, "retinakit quantize"),
         ({"backend": "tensorrt"}, "unknown backend"),
         ({"backend": "onnx", "weights": "model.pth"}, "needs backend='torch'"),

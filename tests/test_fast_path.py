@@ -56,6 +56,28 @@ def test_fuse_preprocessing_computes_the_normalisation():
         fuse_preprocessing(fused, config)
 
 
+def test_whole_number_means_take_one_exact_dequantize_node():
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from retinakit.config import get_preset
+    from retinakit.models.fused_input import fuse_preprocessing
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["image"], ["out"])],
+        "identity",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["b", 3, "h", "w"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["b", 3, "h", "w"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fused = fuse_preprocessing(model, get_preset("mobilenet0.25"))  # BGR, means 104 / 117 / 123, stds 1
+    assert [n.op_type for n in fused.graph.node] == ["Transpose", "DequantizeLinear", "Identity"]
+    image = np.array([[[0, 117, 255], [104, 0, 123]]], np.uint8)  # (1, 2, 3) BGR
+    (result,) = ort.InferenceSession(fused.SerializeToString()).run(None, {"image": image[None]})
+    np.testing.assert_array_equal(result[0, :, 0], [[-104, 0], [0, -117], [132, 0]])
+
+
 def test_shipped_fused_model_is_the_float_model_with_the_preprocessing_in_front():
     onnx = pytest.importorskip("onnx")
     from retinakit.models.fused_input import fuse_preprocessing
@@ -91,8 +113,15 @@ def test_auto_precision_rules(monkeypatch):
     assert resolve_precision("onnx", None, "auto") == expected
     assert resolve_precision("onnx", "mine.onnx", "auto") == "fp32"  # user weights: as they are
     assert resolve_precision("torch", None, "auto") == "fp32"
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("openvino", None, "auto") == "bf16"  # openvino: bf16 first where the CPU has it
+    assert resolve_precision("onnx", None, "auto") == expected  # never bf16 on onnx
+    assert resolve_precision("openvino", "mine.onnx", "auto") == "fp32"
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("openvino", None, "auto") == expected
     monkeypatch.setattr(backends, "cpu_has_int8_dot", lambda: False)
     assert resolve_precision("onnx", None, "auto") == "fp32"
+    assert resolve_precision("openvino", None, "auto") == "fp32"
 
 
 def test_mse_range_clips_outliers_and_keeps_zero():

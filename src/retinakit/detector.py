@@ -37,7 +37,7 @@ class DetectorConfig:
     ``weights``: None for the built-in MobileNet-0.25, or an ``.onnx`` file / PyTorch checkpoint.
     ``precision``: ``auto`` (default: the fastest built-in path that holds fp32 accuracy on this CPU,
     see :func:`~retinakit.inference.backends.resolve_precision`), ``fp32`` (force float), ``int8``
-    (the built-in int8 model, onnx backend) or ``bf16`` (openvino backend).
+    (the built-in int8 model, onnx or openvino backend) or ``bf16`` (openvino backend).
     ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
     policy (see :class:`~retinakit.inference.preprocess.ResizePolicy`; default original size). The thresholds
     are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size`` and

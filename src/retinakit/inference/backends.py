@@ -62,6 +62,23 @@ def builtin_weights(kind: str = "onnx") -> Path:
     return Path(str(path))
 
 
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (Linux; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX-512 BF16 or AMX-BF16), which OpenVINO's bf16 uses."""
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
 def cpu_has_int8_dot() -> bool:
     """Whether this CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX-INT8).
 
@@ -69,34 +86,26 @@ def cpu_has_int8_dot() -> bool:
     may saturate; ARM64 CPUs (sdot/i8mm) are also accepted. Reads ``/proc/cpuinfo`` (Linux);
     elsewhere answers False.
     """
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags.update(line.split(":", 1)[1].split())
-            break
-    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
+    return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
 
 
 def resolve_precision(backend: str, weights: str | os.PathLike | None, precision: str) -> str:
-    """The precision ``precision`` means here: ``auto`` becomes ``int8`` or ``fp32``.
+    """The precision ``precision`` means here: ``auto`` becomes ``bf16``, ``int8`` or ``fp32``.
 
-    ``auto`` picks ``int8`` only for the built-in model on the onnx backend, when int8 is allowed
-    (:data:`AUTO_PICKS_INT8`: it held the fp32 AP and was measured faster) and the CPU has int8 dot products
-    (:func:`cpu_has_int8_dot`); otherwise ``fp32``. Other values are returned unchanged.
+    ``auto`` applies to the built-in model on the onnx and openvino backends (given weights and the
+    torch backend run as they are: ``fp32``). On openvino it picks ``bf16`` where the CPU computes in
+    bf16 (:func:`cpu_has_bf16`; it held the fp32 AP and is the fastest path measured); otherwise, on
+    either backend, ``int8`` when int8 is allowed (:data:`AUTO_PICKS_INT8`: it held the fp32 AP and
+    was measured faster) and the CPU has int8 dot products (:func:`cpu_has_int8_dot`); otherwise
+    ``fp32``. Other values are returned unchanged.
     """
     if precision != "auto":
         return precision
-    if (
-        backend == "onnx"
-        and weights is None
-        and AUTO_PICKS_INT8
-        and builtin_weights("int8").is_file()
-        and cpu_has_int8_dot()
-    ):
+    if weights is not None or backend not in ("onnx", "openvino"):
+        return "fp32"
+    if backend == "openvino" and cpu_has_bf16():
+        return "bf16"
+    if AUTO_PICKS_INT8 and builtin_weights("int8").is_file() and cpu_has_int8_dot():
         return "int8"
     return "fp32"
 
@@ -222,6 +231,9 @@ class OpenVinoBackend:
             "INFERENCE_PRECISION_HINT": precision,
             "INFERENCE_NUM_THREADS": threads or physical_cores(),
         }
+        quantised = model.has_rt_info(["framework", QUANTIZATION_KEY])
+        #: ``int8`` for graphs made by :func:`retinakit.models.quantize.quantize_onnx`, else the inference precision
+        self.precision = "int8" if quantised else "bf16" if precision == "bf16" else "fp32"
         uint8 = model.inputs[0].get_element_type() == ov.Type.u8
         self.input_layout: InputLayout = "nhwc_uint8" if uint8 else "nchw_float"
         self.compiled = core.compile_model(model, "CPU", properties)
@@ -290,8 +302,9 @@ def make_backend(
     ``model`` names a preset for weights that carry no config. A ``.onnx`` file needs the ``onnx``
     or ``openvino`` backend; a checkpoint (``.safetensors``, ``.pth``, ``.pt``) the ``torch`` backend.
     ``precision``: ``auto`` (see :func:`resolve_precision`), ``fp32``, ``int8`` (the built-in int8
-    model on the onnx backend) or ``bf16`` (openvino backend). With ``weights=None`` the onnx backend
-    loads the built-in graph with the preprocessing inside (``input_layout`` ``nhwc_uint8``).
+    model on the onnx or openvino backend) or ``bf16`` (openvino backend). With ``weights=None`` the
+    onnx and openvino backends load the built-in graph with the preprocessing inside
+    (``input_layout`` ``nhwc_uint8``).
     """
     config = get_preset(model) if model else None
     if backend not in ("onnx", "openvino", "torch"):
@@ -301,10 +314,10 @@ def make_backend(
     precision = resolve_precision(backend, weights, precision)
     if precision == "bf16" and backend != "openvino":
         raise ValueError("precision='bf16' needs backend='openvino'")
-    if precision == "int8" and (backend != "onnx" or weights is not None):
+    if precision == "int8" and (backend not in ("onnx", "openvino") or weights is not None):
         raise ValueError(
-            "precision='int8' selects the built-in int8 model on backend='onnx'; for other weights make an "
-            "int8 model with `retinakit quantize` and pass it as weights"
+            "precision='int8' selects the built-in int8 model on backend='onnx' or 'openvino'; for other weights "
+            "make an int8 model with `retinakit quantize` and pass it as weights"
         )
     if weights is not None:
         suffix = Path(weights).suffix.lower()
@@ -318,6 +331,8 @@ def make_backend(
             weights = fused if fused.is_file() or precision == "int8" else None
         return OnnxBackend(weights, config=config, threads=threads)
     if backend == "openvino":
+        if weights is None:  # the graphs with the preprocessing inside, as on the onnx backend
+            weights = builtin_weights("int8" if precision == "int8" else "fused")
         return OpenVinoBackend(
             weights, config=config, threads=threads, precision="bf16" if precision == "bf16" else "f32"
         )

@@ -1,8 +1,11 @@
 """Preprocessing inside the ONNX graph: a model that takes the decoded uint8 BGR image as it is.
 
-:func:`fuse_preprocessing` puts ``Transpose -> Cast -> (channel flip) -> Sub mean -> (Div std)``
-in front of an exported RetinaFace graph, so the runtime does the normalisation and the layout
-change (one pass, on the runtime's threads) and Python only stacks the resized images. The new
+:func:`fuse_preprocessing` puts ``Transpose -> (channel flip) -> normalisation`` in front of an
+exported RetinaFace graph, so the runtime does the normalisation and the layout change (on the
+runtime's threads) and Python only stacks the resized images. The normalisation is one per-channel
+``DequantizeLinear`` (``pixel - mean``, exact) when the means are whole numbers in 0-255 and the
+stds 1, as for the built-in model (about half the time of ``Cast -> Sub`` at VGA), else
+``Cast -> Sub mean -> (Div std)``. The new
 input keeps the name ``image``: ``(batch, height, width, 3)`` uint8, BGR, 0-255. The outputs and
 the metadata (the model config) are unchanged; the plain float model stays the export format.
 """
@@ -50,27 +53,35 @@ def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
         for k, name in enumerate(node.input):
             if name == INPUT_NAME:
                 node.input[k] = NORMALIZED_NAME
-    # The layout change first, on uint8 (a quarter of the bytes: ONNX Runtime's float transpose is
-    # several times slower than numpy here), then the cast and the per-channel arithmetic on NCHW.
-    shape = (1, 3, 1, 1)
-    mean = np.asarray(config.input.mean, dtype=np.float32).reshape(shape)
-    std = np.asarray(config.input.std, dtype=np.float32).reshape(shape)
-    nodes = [
-        helper.make_node("Transpose", [INPUT_NAME], ["image_nchw"], perm=[0, 3, 1, 2], name="preprocess/nchw"),
-        helper.make_node("Cast", ["image_nchw"], ["image_float"], to=TensorProto.FLOAT, name="preprocess/cast"),
-    ]
-    current = "image_float"
-    constants = [numpy_helper.from_array(mean, "preprocess/mean")]
+    # The layout change and the channel flip first, on uint8 (a quarter of the bytes: ONNX Runtime's
+    # float transpose is several times slower than numpy here), then the per-channel arithmetic on NCHW.
+    mean = np.asarray(config.input.mean, dtype=np.float32)
+    std = np.asarray(config.input.std, dtype=np.float32)
+    nodes = [helper.make_node("Transpose", [INPUT_NAME], ["image_nchw"], perm=[0, 3, 1, 2], name="preprocess/nchw")]
+    current = "image_nchw"
+    constants = []
     if config.input.channel_order == "RGB":  # stored BGR, the network wants RGB: reverse the channels
         constants.append(numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), "preprocess/rgb"))
         gather = helper.make_node("Gather", [current, "preprocess/rgb"], ["image_rgb"], axis=1, name="preprocess/rgb")
         nodes.append(gather)
         current = "image_rgb"
-    last = "image_centered" if np.any(std != 1.0) else NORMALIZED_NAME
-    nodes.append(helper.make_node("Sub", [current, "preprocess/mean"], [last], name="preprocess/sub_mean"))
-    if np.any(std != 1.0):
-        constants.append(numpy_helper.from_array(std, "preprocess/std"))
-        nodes.append(helper.make_node("Div", [last, "preprocess/std"], [NORMALIZED_NAME], name="preprocess/div_std"))
+    if np.all(std == 1.0) and np.all(mean == np.round(mean)) and np.all((mean >= 0) & (mean <= 255)):
+        # (pixel - zero_point) * 1 with the means as per-channel zero points: exact, one pass
+        constants.append(numpy_helper.from_array(np.ones(3, np.float32), "preprocess/one"))
+        constants.append(numpy_helper.from_array(mean.astype(np.uint8), "preprocess/mean"))
+        inputs = [current, "preprocess/one", "preprocess/mean"]
+        sub = helper.make_node("DequantizeLinear", inputs, [NORMALIZED_NAME], axis=1, name="preprocess/sub_mean")
+        nodes.append(sub)
+    else:
+        shape = (1, 3, 1, 1)
+        nodes.append(helper.make_node("Cast", [current], ["image_float"], to=TensorProto.FLOAT, name="preprocess/cast"))
+        constants.append(numpy_helper.from_array(mean.reshape(shape), "preprocess/mean"))
+        last = "image_centered" if np.any(std != 1.0) else NORMALIZED_NAME
+        nodes.append(helper.make_node("Sub", ["image_float", "preprocess/mean"], [last], name="preprocess/sub_mean"))
+        if np.any(std != 1.0):
+            constants.append(numpy_helper.from_array(std.reshape(shape), "preprocess/std"))
+            div = helper.make_node("Div", [last, "preprocess/std"], [NORMALIZED_NAME], name="preprocess/div_std")
+            nodes.append(div)
     old = list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes + old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -37,7 +38,13 @@ class Heads(nn.Module):
         boxes, logits, points = [], [], []
         for i, f in enumerate(feats):
             j = 0 if self.shared else i
-            boxes.append(self._flatten(self.box[j](f), 4))
-            logits.append(self._flatten(self.cls[j](f), 2))
-            points.append(self._flatten(self.landmarks[j](f), self.landmark_dims))
+            # the three 1x1 convs of a level as one conv over the concatenated filters (the same dot
+            # products; an exported graph gets one Conv and a Split per level instead of three Convs)
+            convs = (self.box[j], self.cls[j], self.landmarks[j])
+            weight = torch.cat([c.weight for c in convs])
+            bias = torch.cat([c.bias for c in convs])
+            box, cls, lmk = F.conv2d(f, weight, bias).split([c.out_channels for c in convs], dim=1)
+            boxes.append(self._flatten(box, 4))
+            logits.append(self._flatten(cls, 2))
+            points.append(self._flatten(lmk, self.landmark_dims))
         return torch.cat(boxes, 1), torch.cat(logits, 1), torch.cat(points, 1)
