@@ -40,9 +40,9 @@ class Heads(nn.Module):
             j = 0 if self.shared else i
             # the three 1x1 convs of a level as one conv over the concatenated filters (the same dot
             # products; an exported graph gets one Conv and a Split per level instead of three Convs)
-            convs = (self.box[j], self.cls[j], self.landmarks[j])
+            convs: tuple[nn.Conv2d, ...] = (self.box[j], self.cls[j], self.landmarks[j])  # type: ignore[assignment]
             weight = torch.cat([c.weight for c in convs])
-            bias = torch.cat([c.bias for c in convs])
+            bias = torch.cat([c.bias for c in convs if c.bias is not None])
             box, cls, lmk = F.conv2d(f, weight, bias).split([c.out_channels for c in convs], dim=1)
             boxes.append(self._flatten(box, 4))
             logits.append(self._flatten(cls, 2))
