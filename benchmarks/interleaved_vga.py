@@ -42,6 +42,9 @@ def main() -> None:
         metavar="NAME=MODEL.onnx",
         help="also time an ONNX model through Detector(weights=MODEL.onnx) (repeatable)",
     )
+    parser.add_argument(
+        "--candidate-backend", default="onnx", choices=("onnx", "openvino"), help="runtime of --candidate"
+    )
     parser.add_argument("--openvino", action="store_true", help="also time the OpenVINO paths (fp32, bf16, int8)")
     args = parser.parse_args()
     photos = [cv2.resize(photo, (640, 480)) for photo in load_photos(args.images)]
@@ -51,7 +54,7 @@ def main() -> None:
     }
     for item in args.candidate:
         name, _, path = item.partition("=")
-        paths[name] = Detector(weights=path).detect_bgr
+        paths[name] = Detector(weights=path, backend=args.candidate_backend).detect_bgr
     if args.openvino:
         from retinakit.inference.backends import builtin_weights
 

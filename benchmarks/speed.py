@@ -55,7 +55,7 @@ def detectors() -> dict[str, object]:
         ("retinakit onnx int8, fused input", {"precision": "int8"}),
         ("retinakit openvino fp32", {"backend": "openvino", "precision": "fp32"}),
         ("retinakit openvino bf16", {"backend": "openvino", "precision": "bf16"}),
-        ("retinakit openvino int8 (built-in int8 model)", {"backend": "openvino", "precision": "int8"}),
+        ("retinakit openvino int8 (built-in model)", {"backend": "openvino", "precision": "int8"}),
         ("retinakit torch fp32", {"backend": "torch", "precision": "fp32"}),
     ]
     for name, options in candidates:

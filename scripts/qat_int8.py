@@ -115,22 +115,28 @@ class FakeQuantActivations:
 def load_folded(model: nn.Module, graph) -> None:
     """Set ``model``'s weights to the exported ONNX ``graph``'s (batch norm folded, e.g. after
     equalisation): each convolution takes its node's weights, the batch norm after it becomes the
-    identity plus the node's bias. Convolutions pair with Conv nodes in execution order."""
+    identity plus the node's bias. Convolutions pair with Conv nodes in execution order; the heads
+    (one Conv per level over the three heads' filters) must be unchanged."""
     from onnx import numpy_helper
 
     order: list[str] = []
     names = {m: n for n, m in model.named_modules()}
-    hooks = [
-        m.register_forward_hook(lambda m, a, y: order.append(names[m]))
-        for m in model.modules()
-        if isinstance(m, nn.Conv2d)
-    ]
+    convs = [m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and not n.startswith("heads.")]
+    hooks = [m.register_forward_hook(lambda m, a, y: order.append(names[m])) for m in convs]
     with torch.no_grad():
         model(torch.zeros(1, 3, 64, 64))
     for h in hooks:
         h.remove()
     weights = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer}
-    nodes = [n for n in graph.graph.node if n.op_type == "Conv"]
+    # the heads run as one F.conv2d per level (no module call): they must be left unchanged
+    heads = [n for n in graph.graph.node if n.op_type == "Conv" and n.name.startswith("/heads")]
+    for j, node in enumerate(heads):
+        level = 0 if model.heads.shared else j
+        parts = [model.heads.box[level], model.heads.cls[level], model.heads.landmarks[level]]
+        expected = torch.cat([c.weight.detach() for c in parts]).numpy()
+        if not np.allclose(weights[node.input[1]], expected, rtol=1e-5, atol=1e-7):
+            raise ValueError(f"{node.name}: the heads' weights changed; equalise only what feeds no head")
+    nodes = [n for n in graph.graph.node if n.op_type == "Conv" and not n.name.startswith("/heads")]
     if len(nodes) != len(order):
         raise ValueError(f"{len(nodes)} Conv nodes for {len(order)} convolutions")
     modules = dict(model.named_modules())
@@ -140,9 +146,8 @@ def load_folded(model: nn.Module, graph) -> None:
             kernel = torch.from_numpy(weights[node.input[1]].copy())
             bias = torch.from_numpy(weights[node.input[2]].copy()) if len(node.input) > 2 else None
             if kernel.shape != conv.weight.shape:
-                raise ValueError(
-                    f"{name}: shape {tuple(conv.weight.shape)} against {node.name}'s {tuple(kernel.shape)}"
-                )
+                shapes = f"{tuple(conv.weight.shape)} against {node.name}'s {tuple(kernel.shape)}"
+                raise ValueError(f"{name}: shape {shapes}")
             conv.weight.copy_(kernel)
             parent, _, index = name.rpartition(".")
             after = modules.get(f"{parent}.{int(index) + 1}") if index.isdigit() else None

