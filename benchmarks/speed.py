@@ -184,9 +184,15 @@ def flops_at(width: int, height: int) -> float | None:
         k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
         total += 2 * k * out.numel()
 
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
+    def heads_hook(mod, inp, out) -> None:  # the heads run as one F.conv2d per level, not as modules
+        nonlocal total
+        channels = sum(c.out_channels for c in (mod.box[0], mod.cls[0], mod.landmarks[0]))
+        total += sum(2 * f.shape[1] * channels * f.shape[2] * f.shape[3] for f in inp[0])
+
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d) and not name.startswith("heads."):
             m.register_forward_hook(hook)
+    model.heads.register_forward_hook(heads_hook)
     with torch.no_grad():
         model(torch.zeros(1, 3, height, width))
     return float(total)

@@ -14,12 +14,18 @@ def _same_face(a, b, atol):
     np.testing.assert_allclose(a.landmarks, b.landmarks, atol=atol)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8", "auto"])
 def test_openvino_backend(detector, astronaut_rgb, precision):
     pytest.importorskip("openvino")
+    from retinakit.inference.backends import resolve_precision
+
     ov = Detector(backend="openvino", precision=precision)
-    assert ov.precision == precision and ov.backend.input_layout == "nhwc_uint8"
-    tolerance = {"fp32": 0.05, "bf16": 3.0, "int8": 4.0}[precision]
+    used = resolve_precision("openvino", None, precision)  # auto: bf16, int8 or fp32 for this CPU
+    assert ov.precision == used and ov.backend.input_layout == "nhwc_uint8"
+    assert ov.backend.path.name == (
+        "retinaface_mobilenet0.25_int8.onnx" if used == "int8" else "retinaface_mobilenet0.25_fused.onnx"
+    )
+    tolerance = {"fp32": 0.05, "bf16": 3.0, "int8": 4.0}[used]
     _same_face(detector(astronaut_rgb, color="rgb"), ov(astronaut_rgb, color="rgb"), atol=tolerance)
 
 
@@ -29,6 +35,7 @@ def test_openvino_backend(detector, astronaut_rgb, precision):
         ({"backend": "onnx", "precision": "bf16"}, "needs backend='openvino'"),
         ({"backend": "onnx", "precision": "fp16"}, "precision must be one of"),
         ({"backend": "torch", "precision": "int8"}, "built-in int8 model on backend='onnx' or 'openvino'"),
+        ({"backend": "openvino", "precision": "int8", "weights": "model.onnx"}, "retinakit quantize"),
         ({"backend": "onnx", "precision": "int8", "weights": "model.onnx"}, "retinakit quantize"),
         ({"backend": "tensorrt"}, "unknown backend"),
         ({"backend": "onnx", "weights": "model.pth"}, "needs backend='torch'"),

@@ -56,13 +56,8 @@ def test_fuse_preprocessing_computes_the_normalisation():
         fuse_preprocessing(fused, config)
 
 
-def test_whole_number_means_take_one_exact_dequantize_node():
-    pytest.importorskip("onnx")
-    import onnxruntime as ort
+def _identity_model(opset: int = 17):
     from onnx import TensorProto, helper
-
-    from retinakit.config import get_preset
-    from retinakit.models.fused_input import fuse_preprocessing
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["image"], ["out"])],
@@ -70,12 +65,41 @@ def test_whole_number_means_take_one_exact_dequantize_node():
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["b", 3, "h", "w"])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["b", 3, "h", "w"])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    fused = fuse_preprocessing(model, get_preset("mobilenet0.25"))  # BGR, means 104 / 117 / 123, stds 1
-    assert [n.op_type for n in fused.graph.node] == ["Transpose", "DequantizeLinear", "Identity"]
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _with_input(channel_order: str, mean: tuple[float, float, float]):
+    from retinakit.config import get_preset
+
+    preset = get_preset("mobilenet0.25")
+    return type(preset)(**{**preset.__dict__, "input": InputConfig(channel_order, mean, (1.0, 1.0, 1.0))})
+
+
+@pytest.mark.parametrize(
+    ("channel_order", "mean", "opset", "ops"),
+    [
+        ("BGR", (104.0, 117.0, 123.0), 17, ["Transpose", "DequantizeLinear", "Identity"]),  # the built-in model
+        ("RGB", (104.0, 117.0, 123.0), 17, ["Transpose", "Gather", "DequantizeLinear", "Identity"]),
+        ("RGB", (104.5, 117.0, 123.0), 17, ["Transpose", "Gather", "Cast", "Sub", "Identity"]),  # not whole
+        ("BGR", (104.0, 117.0, 123.0), 11, ["Transpose", "Cast", "Sub", "Identity"]),  # no per-channel DQ
+    ],
+)
+def test_mean_subtraction_is_exact_in_every_form(channel_order, mean, opset, ops):
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from retinakit.models.fused_input import fuse_preprocessing
+
+    fused = fuse_preprocessing(_identity_model(opset), _with_input(channel_order, mean))
+    assert [n.op_type for n in fused.graph.node] == ops
     image = np.array([[[0, 117, 255], [104, 0, 123]]], np.uint8)  # (1, 2, 3) BGR
     (result,) = ort.InferenceSession(fused.SerializeToString()).run(None, {"image": image[None]})
-    np.testing.assert_array_equal(result[0, :, 0], [[-104, 0], [0, -117], [132, 0]])
+    # network channel k is stored channel k (BGR) or 2 - k (RGB), minus the k-th mean
+    order = [0, 1, 2] if channel_order == "BGR" else [2, 1, 0]
+    expected = np.stack([image[0, :, c].astype(np.float32) - m for c, m in zip(order, mean, strict=True)])
+    np.testing.assert_array_equal(result[0, :, 0], expected)
+    if channel_order == "BGR" and opset == 17:
+        np.testing.assert_array_equal(result[0, :, 0], [[-104, 0], [0, -117], [132, 0]])  # by hand
 
 
 def test_shipped_fused_model_is_the_float_model_with_the_preprocessing_in_front():

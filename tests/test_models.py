@@ -114,3 +114,26 @@ def test_onnx_export_matches_eager_at_two_sizes(tmp_path, preset):
         got = session.run(None, {"image": x.numpy()})
         for e, g in zip(expect, got, strict=True):
             np.testing.assert_allclose(g, e, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_heads_run_as_one_conv_with_the_same_outputs_as_three(shared):
+    import torch
+    import torch.nn.functional as F
+
+    from retinakit.models.heads import Heads
+
+    torch.manual_seed(0)
+    heads = Heads(channels=8, num_levels=2, anchors_per_location=2, num_landmarks=5, shared=shared).eval()
+    feats = [torch.randn(1, 8, 4, 6), torch.randn(1, 8, 2, 3)]
+    boxes, logits, points = heads(feats)
+    assert boxes.shape == (1, 2 * (24 + 6), 4) and logits.shape[-1] == 2 and points.shape[-1] == 10
+    j = -1 if shared else 1  # the second level's anchors come last; its convs are [0] when shared
+    level = feats[1]
+    one = {  # each head alone, as three separate 1x1 convs: (B, A*k, H, W) -> (B, H*W*A, k)
+        k: F.conv2d(level, conv.weight, conv.bias).permute(0, 2, 3, 1).reshape(1, -1, n)
+        for k, conv, n in (("box", heads.box[j], 4), ("cls", heads.cls[j], 2), ("lmk", heads.landmarks[j], 10))
+    }
+    torch.testing.assert_close(boxes[:, -12:], one["box"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(logits[:, -12:], one["cls"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(points[:, -12:], one["lmk"], rtol=0, atol=1e-6)

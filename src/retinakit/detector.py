@@ -35,8 +35,8 @@ class DetectorConfig:
     """Everything that decides what a :class:`Detector` returns; CLI flags map onto these fields.
 
     ``weights``: None for the built-in MobileNet-0.25, or an ``.onnx`` file / PyTorch checkpoint.
-    ``precision``: ``auto`` (default: the fastest built-in path that holds fp32 accuracy on this CPU,
-    see :func:`~retinakit.inference.backends.resolve_precision`), ``fp32`` (force float), ``int8``
+    ``precision``: ``auto`` (default: the backend's fastest built-in path that holds fp32 accuracy on
+    this CPU, see :func:`~retinakit.inference.backends.resolve_precision`), ``fp32`` (force float), ``int8``
     (the built-in int8 model, onnx or openvino backend) or ``bf16`` (openvino backend).
     ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
     policy (see :class:`~retinakit.inference.preprocess.ResizePolicy`; default original size). The thresholds

@@ -73,8 +73,9 @@ def add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | No
     g.add_argument(
         "--precision",
         choices=("auto", "fp32", "int8", "bf16"),
-        help=f"{d.precision} (default: the fastest built-in path that holds fp32 accuracy on this CPU); fp32 forces "
-        "float; int8 the built-in int8 model (onnx or openvino); bf16 with --backend openvino (where the CPU has bf16)",
+        help=f"{d.precision} (default: the backend's fastest built-in path that holds fp32 accuracy on this "
+        "CPU); fp32 forces float; int8 the built-in int8 model (onnx or openvino); bf16 with --backend openvino "
+        "(where the CPU has bf16)",
     )
     g.add_argument("--model", help="model preset for weights that carry no config (e.g. mobilenet0.25)")
     g.add_argument("--device", help="torch device, e.g. cpu or cuda (torch backend)")

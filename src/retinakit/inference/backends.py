@@ -6,9 +6,10 @@ and ``TorchBackend``. All are fed and read by the same pre- and post-processing 
 ``(B, 3, H, W)`` float32 batch, normalised) or ``"nhwc_uint8"`` (a ``(B, H, W, 3)`` uint8 BGR batch,
 for graphs that preprocess inside, see :mod:`retinakit.models.fused_input`).
 
-Built-in models (``weights=None``), by precision: ``fp32`` the float graph with the preprocessing
-inside; ``int8`` its int8 quantisation (ONNX Runtime, QDQ; see :mod:`retinakit.models.quantize`);
-``auto`` picks between them (:func:`resolve_precision`). The plain float graph
+Built-in models (``weights=None``) on the onnx and openvino backends, by precision: ``fp32`` the
+float graph with the preprocessing inside; ``int8`` its int8 quantisation (QDQ; see
+:mod:`retinakit.models.quantize`); ``bf16`` (openvino) the float graph computed in bf16; ``auto``
+picks one for the backend and the CPU (:func:`resolve_precision`). The plain float graph
 (``retinaface_mobilenet0.25.onnx``, float NCHW input) is the one to use with other runtimes.
 """
 
@@ -268,6 +269,7 @@ class TorchBackend:
         self.config: ModelConfig = self.model.config
         self.device = device
         self.input_layout: InputLayout = "nchw_float"
+        self.precision = "fp32"
         self._torch = torch
 
     def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs:
@@ -332,7 +334,8 @@ def make_backend(
         return OnnxBackend(weights, config=config, threads=threads)
     if backend == "openvino":
         if weights is None:  # the graphs with the preprocessing inside, as on the onnx backend
-            weights = builtin_weights("int8" if precision == "int8" else "fused")
+            fused = builtin_weights("int8" if precision == "int8" else "fused")
+            weights = fused if fused.is_file() or precision == "int8" else None
         return OpenVinoBackend(
             weights, config=config, threads=threads, precision="bf16" if precision == "bf16" else "f32"
         )

@@ -3,9 +3,9 @@
 :func:`fuse_preprocessing` puts ``Transpose -> (channel flip) -> normalisation`` in front of an
 exported RetinaFace graph, so the runtime does the normalisation and the layout change (on the
 runtime's threads) and Python only stacks the resized images. The normalisation is one per-channel
-``DequantizeLinear`` (``pixel - mean``, exact) when the means are whole numbers in 0-255 and the
-stds 1, as for the built-in model (about half the time of ``Cast -> Sub`` at VGA), else
-``Cast -> Sub mean -> (Div std)``. The new
+``DequantizeLinear`` (``pixel - mean``, exact) when the means are whole numbers in 0-255, the
+stds 1 (as for the built-in model; about half the time of ``Cast -> Sub`` at VGA) and the graph's
+opset is 13 or later, else ``Cast -> Sub mean -> (Div std)``. The new
 input keeps the name ``image``: ``(batch, height, width, 3)`` uint8, BGR, 0-255. The outputs and
 the metadata (the model config) are unchanged; the plain float model stays the export format.
 """
@@ -65,7 +65,9 @@ def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
         gather = helper.make_node("Gather", [current, "preprocess/rgb"], ["image_rgb"], axis=1, name="preprocess/rgb")
         nodes.append(gather)
         current = "image_rgb"
-    if np.all(std == 1.0) and np.all(mean == np.round(mean)) and np.all((mean >= 0) & (mean <= 255)):
+    opset = next((o.version for o in fused.opset_import if o.domain in ("", "ai.onnx")), 0)
+    exact = np.all(std == 1.0) and np.all(mean == np.round(mean)) and np.all((mean >= 0) & (mean <= 255))
+    if exact and opset >= 13:  # per-channel DequantizeLinear needs opset 13
         # (pixel - zero_point) * 1 with the means as per-channel zero points: exact, one pass
         constants.append(numpy_helper.from_array(np.ones(3, np.float32), "preprocess/one"))
         constants.append(numpy_helper.from_array(mean.astype(np.uint8), "preprocess/mean"))
