@@ -327,15 +327,12 @@ def make_backend(
             raise ValueError(f"{weights}: an ONNX file runs on the onnx or openvino backend, not torch")
         if suffix != ".onnx" and backend != "torch":
             raise ValueError(f"{weights}: a PyTorch checkpoint needs backend='torch' (or export it to ONNX first)")
+    if weights is None and backend in ("onnx", "openvino"):  # the built-in graphs with the preprocessing inside
+        fused = builtin_weights("int8" if precision == "int8" else "fused")
+        weights = fused if fused.is_file() or precision == "int8" else None
     if backend == "onnx":
-        if weights is None:
-            fused = builtin_weights("int8" if precision == "int8" else "fused")
-            weights = fused if fused.is_file() or precision == "int8" else None
         return OnnxBackend(weights, config=config, threads=threads)
     if backend == "openvino":
-        if weights is None:  # the graphs with the preprocessing inside, as on the onnx backend
-            fused = builtin_weights("int8" if precision == "int8" else "fused")
-            weights = fused if fused.is_file() or precision == "int8" else None
         return OpenVinoBackend(
             weights, config=config, threads=threads, precision="bf16" if precision == "bf16" else "f32"
         )
