@@ -56,12 +56,8 @@ def main() -> None:
         name, _, path = item.partition("=")
         paths[name] = Detector(weights=path, backend=args.candidate_backend).detect_bgr
     if args.openvino:
-        from retinakit.inference.backends import builtin_weights
-
-        fused, int8 = builtin_weights("fused"), builtin_weights("int8")
-        paths["openvino fp32"] = Detector(backend="openvino", weights=fused).detect_bgr
-        paths["openvino bf16"] = Detector(backend="openvino", weights=fused, precision="bf16").detect_bgr
-        paths["openvino, built-in int8 model"] = Detector(backend="openvino", weights=int8).detect_bgr
+        for precision in ("fp32", "bf16", "int8"):
+            paths[f"openvino {precision}"] = Detector(backend="openvino", precision=precision).detect_bgr
     try:
         from retinaface import detect_faces
 

@@ -39,7 +39,7 @@ from retinakit.io.images import read_image
 from retinakit.io.inputs import list_images
 from retinakit.models.checkpoints import load_model, save_safetensors
 from retinakit.models.export import export_onnx
-from retinakit.models.quantize import QuantizeConfig, mse_range, pick_calibration, quantize_onnx
+from retinakit.models.quantize import QuantizeConfig, mse_range, pick_calibration, quantize_onnx, range_sample
 
 
 class FakeQuantWeight(nn.Module):
@@ -62,6 +62,13 @@ def quant_points(model: nn.Module, scopes: list[str]) -> list[tuple[str, nn.Modu
     return points
 
 
+def _hook(module: nn.Module, where: str, fn):
+    """Run ``fn`` on ``module``'s input (``where="input"``) or output and use what it returns instead."""
+    if where == "input":
+        return module.register_forward_pre_hook(lambda m, a: (fn(a[0]),))
+    return module.register_forward_hook(lambda m, a, y: fn(y))
+
+
 class FakeQuantActivations:
     """Hooks that fake-quantise the tensors of ``points`` with per-tensor uint8 ranges (settable)."""
 
@@ -69,12 +76,8 @@ class FakeQuantActivations:
         self.points = points
         self.ranges: dict[str, tuple[float, int]] = {}
         self.enabled = True
-        self._handles: list = []
         for name, module, where in points:
-            if where == "input":
-                self._handles.append(module.register_forward_pre_hook(lambda m, a, n=name: (self._fq(n, a[0]),)))
-            else:
-                self._handles.append(module.register_forward_hook(lambda m, a, y, n=name: self._fq(n, y)))
+            _hook(module, where, lambda x, n=name: self._fq(n, x))
 
     def _fq(self, name: str, x: torch.Tensor) -> torch.Tensor:
         if not self.enabled or name not in self.ranges:
@@ -86,17 +89,12 @@ class FakeQuantActivations:
         """MSE ranges of every point on the float activations of ``images`` (as quantize_onnx does)."""
         rng = np.random.default_rng(seed)
         samples: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in self.points}
-        grab = []
-        for name, module, where in self.points:
 
-            def take(x: torch.Tensor, name: str = name) -> None:
-                flat = x.detach().reshape(-1).numpy()
-                samples[name].append(np.concatenate([flat[rng.integers(0, flat.size, 2048)], [flat.min(), flat.max()]]))
+        def take(name: str, x: torch.Tensor) -> torch.Tensor:
+            samples[name].append(range_sample(x.detach().numpy(), rng, 2048))
+            return x
 
-            if where == "input":
-                grab.append(module.register_forward_pre_hook(lambda m, a, take=take: take(a[0])))
-            else:
-                grab.append(module.register_forward_hook(lambda m, a, y, take=take: take(y)))
+        grab = [_hook(module, where, lambda x, n=name: take(n, x)) for name, module, where in self.points]
         self.enabled = False
         try:
             with torch.no_grad():

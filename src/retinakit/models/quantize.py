@@ -108,6 +108,13 @@ def _calibration_batches(paths: Sequence[Path], config: ModelConfig, max_side: i
         yield make_batch([image], config.input)
 
 
+def range_sample(values: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` random entries of ``values`` plus its min and max, flat: what :func:`mse_range`
+    searches over for one batch (the extremes matter for the search bounds)."""
+    flat = values.ravel()
+    return np.concatenate([flat[rng.integers(0, flat.size, count)], [flat.min(), flat.max()]])
+
+
 def activation_ranges(
     model_path: str | os.PathLike, batches: Sequence[np.ndarray], samples_per_image: int = 2048, seed: int = 0
 ) -> dict[str, tuple[float, float]]:
@@ -126,10 +133,7 @@ def activation_ranges(
     samples: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for batch in batches:
         for name, value in zip(names, session.run(names, {INPUT_NAME: batch}), strict=True):
-            flat = value.ravel()
-            # keep the extremes and a random sample: min/max matter for the search bounds
-            sample = flat[rng.integers(0, flat.size, samples_per_image)]
-            samples[name].append(np.concatenate([sample, [flat.min(), flat.max()]]))
+            samples[name].append(range_sample(value, rng, samples_per_image))
     return {name: mse_range(np.concatenate(parts)) for name, parts in samples.items()}
 
 
