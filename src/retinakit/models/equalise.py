@@ -74,17 +74,12 @@ def _channel_ranges(
     model: Any, tensors: Sequence[str], batches: Sequence[dict[str, np.ndarray]], percentile: float
 ) -> dict[str, np.ndarray]:
     """Per tensor, each channel's ``percentile`` of ``|x|`` (the largest over ``batches``), in one pass."""
-    import onnx
-    import onnxruntime as ort
+    from retinakit.models.quantize import probe_session
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    del probe.graph.output[:]
-    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in tensors)
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    per_batch: dict[str, list[np.ndarray]] = {t: [] for t in tensors}
+    session, names = probe_session(model, tensors)
+    per_batch: dict[str, list[np.ndarray]] = {t: [] for t in names}
     for feed in batches:
-        for tensor, value in zip(tensors, session.run(list(tensors), feed), strict=True):
+        for tensor, value in zip(names, session.run(names, feed), strict=True):
             channels = np.moveaxis(np.abs(value), 1, 0).reshape(value.shape[1], -1)
             per_batch[tensor].append(np.percentile(channels, percentile, axis=1))
     return {t: np.max(v, axis=0) for t, v in per_batch.items()}

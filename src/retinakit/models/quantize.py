@@ -115,20 +115,30 @@ def range_sample(values: np.ndarray, rng: np.random.Generator, count: int) -> np
     return np.concatenate([flat[rng.integers(0, flat.size, count)], [flat.min(), flat.max()]])
 
 
+def probe_session(model: Any, tensors: Sequence[str]) -> tuple[Any, list[str]]:
+    """An ONNX Runtime session over a copy of the ONNX ``model`` whose outputs are its intermediate
+    ``tensors``, and those of them the runtime exposes (in the given order)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    present = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in tensors if t not in present)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    valid = {o.name for o in session.get_outputs()}
+    return session, [t for t in tensors if t in valid]
+
+
 def activation_ranges(
     model_path: str | os.PathLike, batches: Sequence[np.ndarray], samples_per_image: int = 2048, seed: int = 0
 ) -> dict[str, tuple[float, float]]:
     """MSE-optimal ``(rmin, rmax)`` of every activation tensor of the float graph over ``batches``."""
     import onnx
-    import onnxruntime as ort
 
     model = onnx.load(os.fspath(model_path))
-    names = [out for node in model.graph.node if node.op_type in ACTIVATION_OPS for out in node.output]
-    present = {o.name for o in model.graph.output}
-    model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names if n not in present)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    valid = {o.name for o in session.get_outputs()}
-    names = [n for n in names if n in valid]
+    wanted = [out for node in model.graph.node if node.op_type in ACTIVATION_OPS for out in node.output]
+    session, names = probe_session(model, wanted)
     rng = np.random.default_rng(seed)
     samples: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for batch in batches:
