@@ -69,3 +69,23 @@ def test_bad_option_values_give_a_clear_error(image_dir, capsys):
 def test_missing_weights_file_is_reported(image_dir, capsys):
     assert main(["detect", str(image_dir), "--weights", "nowhere.onnx", "--no-progress"]) == 1
     assert "nowhere.onnx" in capsys.readouterr().err
+
+
+def test_base_install_cli_works_without_torch(tmp_path, astronaut_rgb):
+    """`pip install retinakit` has no PyTorch: building the CLI (every sub-command's parser) and
+    detecting must not import it (the README's first set-up command)."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    photo = tmp_path / "a.jpg"
+    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # import torch now raises ImportError
+        "from retinakit.cli import main\n"
+        f"sys.exit(main(['detect', {str(photo)!r}, '--no-progress']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"faces": [{' in done.stdout
