@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
-from itertools import islice
-from typing import Literal, overload
+from typing import Generic, Literal, TypeVar, overload
 
 import numpy as np
 
 from retinakit.config import ModelConfig
+from retinakit.errors import DetectionError
 from retinakit.inference.anchors import generate_anchors
 from retinakit.inference.backends import Backend, make_backend, resolve_precision
 from retinakit.inference.outputs import DenseRawOutputs, RawOutputs, dense_params_of
@@ -27,7 +27,37 @@ from retinakit.inference.preprocess import (
     to_bgr,
 )
 from retinakit.inference.tta import TTAConfig, merge_passes, tta_passes
+from retinakit.io.readahead import prefetch, same_shape_batches
 from retinakit.result import Faces
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome(Generic[T]):
+    """What :meth:`Detector.stream` yields for one input: its faces, or why there are none.
+
+    ``item``: the input as given. ``image``: the decoded BGR uint8 ``(H, W, 3)`` image (None when it
+    could not be read). ``faces``: the faces (None on error). ``error``: the exception that stopped
+    this input: an :class:`~retinakit.ImageError` (not readable) or a
+    :class:`~retinakit.errors.DetectionError` (its forward pass failed).
+    """
+
+    item: T
+    image: np.ndarray | None = None
+    faces: Faces | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.faces is not None
+
+    @property
+    def reason(self) -> str:
+        """One line for a report: an unreadable image's reason, or ``detection failed: ...``."""
+        if self.error is None:
+            return ""
+        return str(getattr(self.error, "reason", None) or self.error)
 
 
 @dataclass(frozen=True)
@@ -190,36 +220,75 @@ class Detector:
         if hasattr(images, "convert") and hasattr(images, "size"):
             raise TypeError("detect_batch expects a list of images, got one PIL image; use detector(image)")
         results: list[Faces | Exception] = []
-        for chunk in _chunks(images, self.config.batch_size):
-            if errors == "raise":
-                results.extend(self.detect_bgr([to_bgr(im, color) for im in chunk]))
+        for outcome in self.stream(images, color=color):
+            if outcome.error is None:
+                results.append(outcome.faces)  # type: ignore[arg-type]
+            elif errors == "raise":
+                cause = outcome.error.__cause__ if isinstance(outcome.error, DetectionError) else None
+                raise cause or outcome.error
             else:
-                results.extend(self._detect_chunk_returning_errors(chunk, color))
+                results.append(outcome.error)  # type: ignore[arg-type]
         return results
 
-    def _detect_chunk_returning_errors(
-        self, chunk: list[ImageInput], color: ColorOrder | None
-    ) -> list[Faces | Exception]:
-        out: list[Faces | Exception | None] = []
-        good: dict[int, np.ndarray] = {}
-        for i, image in enumerate(chunk):
+    def stream(
+        self,
+        inputs: Iterable[T],
+        read: Callable[[T], np.ndarray] | None = None,
+        *,
+        readahead: int = 4,
+        color: ColorOrder | None = None,
+    ) -> Iterator[Outcome[T]]:
+        """Detect faces in every input of an iterable, yielding one :class:`Outcome` per input, in order.
+
+        The one path every app uses (files, batch jobs, anonymisation, video, the service):
+
+        - ``read(item)`` turns an input into a BGR uint8 image (default: paths, PIL images and arrays
+          as :meth:`__call__` takes them, ``color`` naming an array's channel order). With
+          ``readahead`` > 0 it runs that many inputs ahead in a background thread, so decoding overlaps
+          inference; an exception it raises becomes that input's error.
+        - Consecutive images of one shape share a forward pass, at most ``batch_size`` images and
+          ``batch_pixels`` network-input pixels (no padding, so each image's faces are those it gets alone).
+        - A pass that fails is retried image by image: only the image that fails alone gets an error
+          (:class:`~retinakit.errors.DetectionError`); the others of its pass are detected.
+
+        Memory stays bounded however long the iterable is: at most ``readahead`` decoded images wait
+        beside the pass being run.
+        """
+        if read is None:
+
+            def read(item: T) -> np.ndarray:
+                return to_bgr(item, color)  # type: ignore[arg-type]
+
+        assert read is not None
+        decoded: Iterable[tuple[T, np.ndarray | BaseException]] = (
+            prefetch(read, inputs, readahead) if readahead > 0 else (_read_inline(read, item) for item in inputs)
+        )
+        runs = same_shape_batches(
+            decoded, _image_or_none, self.config.batch_size, self.config.batch_pixels, self.input_pixels
+        )
+        for run in runs:
+            first = run[0][1]
+            if isinstance(first, BaseException):  # runs of one: an input that could not be read
+                yield Outcome(run[0][0], error=first)
+                continue
+            images: list[np.ndarray] = [image for _, image in run]  # type: ignore[misc]
             try:
-                good[i] = to_bgr(image, color)
-                out.append(None)
-            except Exception as exc:  # returned in the image's place, as documented
-                out.append(exc)
+                found: list[Faces | BaseException] = list(self.detect_bgr(images))
+            except Exception:  # find the image that fails; the others keep their results
+                found = [self._detect_alone(image) for image in images]
+            for (item, image), faces in zip(run, found, strict=True):
+                if isinstance(faces, BaseException):
+                    yield Outcome(item, image, error=faces)
+                else:
+                    yield Outcome(item, image, faces)  # type: ignore[arg-type]
+
+    def _detect_alone(self, image: np.ndarray) -> Faces | DetectionError:
         try:
-            found: list[Faces | Exception] = list(self.detect_bgr(list(good.values())))
-        except Exception:  # one image failed the pass: find which, one at a time
-            found = []
-            for image in good.values():
-                try:
-                    found.append(self.detect_bgr([image])[0])
-                except Exception as exc:
-                    found.append(exc)
-        for i, result in zip(good, found, strict=True):
-            out[i] = result
-        return [r for r in out if r is not None]
+            return self.detect_bgr([image])[0]
+        except Exception as exc:  # that image's outcome; the stream goes on
+            error = DetectionError(f"detection failed: {exc}")
+            error.__cause__ = exc
+            return error
 
     def detect_bgr(self, images: Sequence[np.ndarray]) -> list[Faces]:
         """Faces for BGR uint8 ``(H, W, 3)`` arrays, in order.
@@ -294,10 +363,15 @@ class Detector:
         return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post, decoder)
 
 
-def _chunks(items: Iterable[ImageInput], size: int) -> Iterator[list[ImageInput]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+def _read_inline(read: Callable[[T], np.ndarray], item: T) -> tuple[T, np.ndarray | BaseException]:
+    try:
+        return item, read(item)
+    except Exception as exc:  # that input's outcome
+        return item, exc
+
+
+def _image_or_none(item: tuple[object, np.ndarray | BaseException]) -> np.ndarray | None:
+    return None if isinstance(item[1], BaseException) else item[1]
 
 
 def _out_of_memory(exc: BaseException) -> bool:

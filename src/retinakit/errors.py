@@ -46,3 +46,7 @@ class InputError(RetinakitError):
 
 class EvaluationError(RetinakitError):
     """An evaluation that has nothing to evaluate (no predictions, no readable image); the message says why."""
+
+
+class DetectionError(RetinakitError):
+    """An image whose forward pass failed (e.g. out of memory); the message says ``detection failed: ...``."""
