@@ -29,10 +29,11 @@ import cv2
 import numpy as np
 
 from retinakit import Detector
-from retinakit.apps.anonymise import DEFAULT_THRESHOLD, AnonymiseConfig, anonymise_video, hide_mask
+from retinakit.apps.anonymise import DEFAULT_THRESHOLD, anonymise_video
 from retinakit.apps.track import TrackerConfig, greedy_assign
-from retinakit.inference.boxes import box_iou
+from retinakit.core.boxes import box_iou
 from retinakit.io.annotations import parse_wider_gt
+from retinakit.ops.masks import AnonymiseConfig, hide_mask
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared from the project root
 MIN_FACE = 16

@@ -48,7 +48,7 @@ def _config(spec: str):
 
 def step_cost(spec: str, size: int = 640, steps: int = 3) -> dict[str, float]:
     """Seconds per SGD step and peak RSS (MiB) of this process for one preset at ``size``, batch 1."""
-    from retinakit.inference.anchors import generate_anchors
+    from retinakit.core.anchors import generate_anchors
     from retinakit.models import build_model
     from retinakit.training.loss import MultiTaskLoss, get_loss_preset
 
@@ -95,8 +95,8 @@ def _two_images(shared: Path, config, size: int):
 def _recall(model, config, images, targets, weights: str | None = None) -> list[str]:
     """Ground-truth faces found (IoU >= 0.5, score > 0.5) per image, as ``found/total``."""
     from retinakit import Detector
+    from retinakit.core.boxes import box_iou
     from retinakit.inference.backends import TorchBackend
-    from retinakit.inference.boxes import box_iou
 
     was_training = model.training
     model.eval()
@@ -123,7 +123,7 @@ def first_step(shared: Path, preset: str = "resnet50", size: int = 320, lr: floa
     """Why offsets run away: gradients at step 1 (random init, the two photos) and how far one
     plain SGD step at ``lr`` (no momentum yet) moves the sampling taps, at 1x and at
     ``OFFSET_LR_MULT`` times the rate."""
-    from retinakit.inference.anchors import generate_anchors
+    from retinakit.core.anchors import generate_anchors
     from retinakit.models import build_model
     from retinakit.models.dcn import OFFSET_LR_MULT, DeformConv2d
     from retinakit.training.loss import MultiTaskLoss, get_loss_preset
@@ -189,7 +189,7 @@ def overfit(
     """Train ``preset`` with DCN from random init on two real photos with the trainer's parameter
     groups (offsets at ``offset_lr_mult``), checking recall every ``check_every`` steps and
     stopping once every face is found (or after ``steps``); then save/load/export/detect."""
-    from retinakit.inference.anchors import generate_anchors
+    from retinakit.core.anchors import generate_anchors
     from retinakit.models import build_model
     from retinakit.models.checkpoints import load_model, save_safetensors
     from retinakit.models.dcn import OFFSET_LR_MULT, DeformConv2d

@@ -146,7 +146,7 @@ def landmark_agreement(reference, other, images: list[np.ndarray]) -> tuple[floa
 
     Returns the mean distance, the matched faces and the reference's faces.
     """
-    from retinakit.inference.boxes import box_iou
+    from retinakit.core.boxes import box_iou
 
     distances, total = [], 0
     for im in images:

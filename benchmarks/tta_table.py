@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from retinakit import Detector
+from retinakit.core.images import read_image
 from retinakit.evaluation.wider import WiderGroundTruth, evaluate_wider, read_image_list
 from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
 from retinakit.inference.tta import TTAConfig, flip_faces, merge_passes
+from retinakit.io.batching import prefetch
 from retinakit.io.formats import to_wider_rows
-from retinakit.io.images import read_image
-from retinakit.io.readahead import prefetch
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface"
 SCALES = (500, 800, 1100, 1400, 1700)
@@ -51,7 +51,7 @@ for rule in ("max", "mean", "consensus"):
 MEMORY_CHILD = r"""
 import json, sys
 from retinakit import Detector
-from retinakit.io.images import read_image
+from retinakit.core.images import read_image
 options = json.loads(sys.argv[2])
 det = Detector(score_threshold=0.02, **options)
 faces = det.detect_bgr([read_image(sys.argv[1])])[0]

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from retinakit import Detector
-from retinakit.io.video import detect_video
+from retinakit.apps.video import detect_video
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev" / "images"
 

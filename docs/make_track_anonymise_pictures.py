@@ -14,8 +14,8 @@ import numpy as np
 import skimage.data
 
 from retinakit import Detector
-from retinakit.apps.anonymise import AnonymiseConfig, anonymise_image
 from retinakit.apps.track import FaceTracker, TrackerConfig
+from retinakit.ops.masks import AnonymiseConfig, anonymise_image
 
 OUT = Path(__file__).resolve().parent / "images"
 THRESHOLD = 0.3

@@ -21,8 +21,8 @@ import torch
 
 from retinakit import Detector, read_image
 from retinakit.config import get_preset
-from retinakit.inference.anchors import generate_anchors
-from retinakit.inference.boxes import box_convert, box_iou
+from retinakit.core.anchors import generate_anchors
+from retinakit.core.boxes import box_convert, box_iou
 from retinakit.inference.preprocess import to_bgr
 from retinakit.models import build_model
 from retinakit.models.checkpoints import read_weights

@@ -33,9 +33,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from retinakit.core.images import read_image
 from retinakit.inference.backends import builtin_weights
 from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
-from retinakit.io.images import read_image
 from retinakit.io.inputs import list_images
 from retinakit.models.checkpoints import load_model, save_safetensors
 from retinakit.models.export import export_onnx

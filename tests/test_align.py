@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from retinakit.apps.align import ARCFACE_TEMPLATE, align_faces, similarity_transform, template
+from retinakit.ops.align import ARCFACE_TEMPLATE, align_faces, similarity_transform, template
 
 
 def _similarity(angle: float, scale: float, tx: float, ty: float) -> np.ndarray:

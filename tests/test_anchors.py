@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from retinakit.config import AnchorConfig, get_preset
-from retinakit.inference.anchors import feature_map_size, generate_anchors
+from retinakit.core.anchors import feature_map_size, generate_anchors
 
 
 def test_anchors_hand_computed_small_grid():

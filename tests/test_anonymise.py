@@ -5,15 +5,10 @@ import numpy as np
 import pytest
 
 from retinakit import Faces
-from retinakit.apps.anonymise import (
-    AnonymiseConfig,
-    anonymise_image,
-    anonymise_paths,
-    face_regions,
-    hide_mask,
-    read_frames,
-)
+from retinakit.apps.anonymise import anonymise_paths
 from retinakit.apps.track import TrackerConfig
+from retinakit.io.video import read_frames
+from retinakit.ops.masks import AnonymiseConfig, anonymise_image, face_regions, hide_mask
 
 BOXES = np.array([[20.0, 30.0, 60.0, 90.0], [100.0, 10.0, 150.5, 70.2]])
 
@@ -103,8 +98,8 @@ def test_read_frames_reports_a_corrupt_frame_and_goes_on(face_clip):
     capture = cv2.VideoCapture(str(face_clip[0]))
     frames = list(read_frames(capture))
     capture.release()
-    assert [i for i, f in frames] == list(range(20))
-    assert [i for i, f in frames if f is None] == [7]
+    assert [i for i, _, f in frames] == list(range(20))
+    assert [i for i, _, f in frames if f is None] == [7]
 
 
 def test_anonymise_job_images_videos_and_broken_files(tmp_path, detector, face_clip, astronaut_rgb):
@@ -198,12 +193,10 @@ def test_missed_frames_stay_hidden_with_tracking(tmp_path, detector, astronaut_r
 
 def test_faces_anonymise_and_to_supervision(astronaut_rgb, detector):
     faces = detector(astronaut_rgb, color="rgb")
-    from retinakit.apps.anonymise import anonymise_faces
-
-    out = anonymise_faces(astronaut_rgb, faces, method="pixelate", blocks=6)
+    out = faces.anonymise(astronaut_rgb, method="pixelate", blocks=6)
     assert (out != astronaut_rgb).any() and out.shape == astronaut_rgb.shape
     sv = pytest.importorskip("supervision")
-    from retinakit.io.supervision import to_detections, to_keypoints
+    from retinakit.records import to_detections, to_keypoints
 
     detections = to_detections(faces, track_ids=np.arange(len(faces)) + 1)
     assert isinstance(detections, sv.Detections) and len(detections) == len(faces) == 1

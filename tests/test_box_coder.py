@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from retinakit.inference.box_coder import MAX_LOG_SCALE, decode_boxes, decode_landmarks, encode_boxes, encode_landmarks
+from retinakit.core.box_coder import MAX_LOG_SCALE, decode_boxes, decode_landmarks, encode_boxes, encode_landmarks
 
 V = (0.1, 0.2)
 

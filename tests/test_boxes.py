@@ -1,6 +1,6 @@
 import numpy as np
 
-from retinakit.inference.boxes import box_iou, nms
+from retinakit.core.boxes import box_iou, nms
 
 
 def test_iou_hand_computed():

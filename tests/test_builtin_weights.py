@@ -19,7 +19,7 @@ def tiny_session():
 
 
 def _inputs(paths):
-    from retinakit.io.images import read_image
+    from retinakit.core.images import read_image
 
     out = []
     for p in paths:

@@ -190,7 +190,7 @@ def test_models_without_the_branch_are_unchanged_and_with_it_add_one_output() ->
 
 
 def test_pixel_loss_enters_the_multitask_loss_by_name() -> None:
-    from retinakit.inference.anchors import generate_anchors
+    from retinakit.core.anchors import generate_anchors
     from retinakit.models import build_model
     from retinakit.training.loss import MultiTaskLoss, get_loss_preset
 

@@ -93,7 +93,7 @@ def test_batch_of_mixed_sizes_matches_single_images(detector, wider_images):
     for s, b in zip(singles, batched, strict=True):
         assert abs(len(s) - len(b)) <= 1
         # every confident single-image face is found in the batch run too
-        from retinakit.inference.boxes import box_iou
+        from retinakit.core.boxes import box_iou
 
         iou = box_iou(s.boxes[s.scores > 0.8], b.boxes)
         assert np.all(iou.max(axis=1) > 0.9)

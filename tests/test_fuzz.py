@@ -22,10 +22,10 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 from retinakit import ImageError  # noqa: E402
+from retinakit.core.images import read_image  # noqa: E402
 from retinakit.errors import AnnotationError  # noqa: E402
 from retinakit.inference.preprocess import to_bgr  # noqa: E402
 from retinakit.io.annotations import parse_label_txt, parse_wider_gt  # noqa: E402
-from retinakit.io.images import read_image  # noqa: E402
 
 FUZZ = settings(
     max_examples=150, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

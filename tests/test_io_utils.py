@@ -1,6 +1,6 @@
 import numpy as np
 
-from retinakit.io.readahead import prefetch, same_shape_batches
+from retinakit.io.batching import prefetch, same_shape_batches
 
 
 def test_same_shape_batches_split_on_shape_size_and_missing_images():

@@ -55,8 +55,8 @@ def test_biubug6_checkpoint_finds_the_astronaut_with_its_preset(detector, astron
     """The shared checkpoint follows the ReLU / small-anchor convention: with that preset it finds
     the same single face as the built-in model; with the built-in preset's conventions it does not."""
     from retinakit import Detector
+    from retinakit.core.boxes import box_iou
     from retinakit.inference.backends import TorchBackend
-    from retinakit.inference.boxes import box_iou
 
     path = need_shared("weights", "biubug6_mobilenet0.25_Final.pth")
     reference = detector(astronaut_rgb, color="rgb")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from retinakit.config import AnchorConfig
-from retinakit.inference.anchors import generate_anchors
-from retinakit.inference.outputs import RawOutputs
+from retinakit.core.anchors import generate_anchors
+from retinakit.core.outputs import RawOutputs
 from retinakit.inference.postprocess import PostprocessConfig, face_scores, postprocess
 from retinakit.inference.preprocess import ImageFrame
 

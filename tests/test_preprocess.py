@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from retinakit import ImageError, InputConfig, ResizePolicy
+from retinakit.core.images import read_image
 from retinakit.inference.preprocess import make_batch, resize, to_bgr
-from retinakit.io.images import read_image
 from retinakit.io.inputs import list_images
 
 

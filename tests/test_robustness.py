@@ -13,12 +13,13 @@ import pytest
 from conftest import WIDER, need_shared
 from retinakit import Detector, Faces, ImageError
 from retinakit.apps.files import OutputNames, iter_detections
+from retinakit.apps.video import detect_video
 from retinakit.cli import main
 from retinakit.errors import AnnotationError, EvaluationError, OutputError
 from retinakit.inference.preprocess import plan_batches, to_bgr, to_uint8
+from retinakit.io.batching import same_shape_batches
 from retinakit.io.inputs import IMAGE_SUFFIXES, find_images
-from retinakit.io.readahead import same_shape_batches
-from retinakit.io.video import camera_index, detect_video, is_video_source
+from retinakit.io.video import camera_index, is_video_source
 
 
 @pytest.fixture(scope="module")
@@ -399,7 +400,7 @@ def test_bad_numbers_are_usage_errors(argv, message, capsys):
 
 
 def test_library_checks_every_and_crop_size(tmp_path, detector, astro_bgr):
-    from retinakit.apps.align import align_faces, template
+    from retinakit.ops.align import align_faces, template
 
     video = tmp_path / "v.avi"
     _avi(video, 2, cv2.resize(astro_bgr, (64, 64)))

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from conftest import need_shared  # noqa: E402
 from retinakit.config import get_preset  # noqa: E402
-from retinakit.inference.outputs import RawOutputs  # noqa: E402
+from retinakit.core.outputs import RawOutputs  # noqa: E402
 from retinakit.training.augment import AugmentConfig, Sample, augment, hflip, random_square_crop  # noqa: E402
 from retinakit.training.loss import MultiTaskLoss, get_loss_preset  # noqa: E402
 from retinakit.training.matching import BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, Matcher  # noqa: E402
@@ -78,7 +78,7 @@ def test_landmark_loss_only_where_landmarks_exist():
 
 
 def test_perfect_predictions_give_zero_regression_loss_and_ohem_ratio():
-    from retinakit.inference.box_coder import encode_boxes, encode_landmarks
+    from retinakit.core.box_coder import encode_boxes, encode_landmarks
 
     anchors, _ = _setup()
     a = anchors[3]
@@ -198,9 +198,9 @@ def test_overfit_real_images_then_find_their_faces(context_conv, num_images):
     from dataclasses import replace
 
     from retinakit import Detector
-    from retinakit.inference.anchors import generate_anchors
+    from retinakit.core.anchors import generate_anchors
+    from retinakit.core.boxes import box_iou
     from retinakit.inference.backends import TorchBackend
-    from retinakit.inference.boxes import box_iou
     from retinakit.io.annotations import parse_label_txt
     from retinakit.models import build_model
     from retinakit.models.dcn import offset_mask_parameters
@@ -364,7 +364,7 @@ def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
     Without re-parameterising the folded BatchNorm first, train-mode BatchNorm would rescale every
     activation: the first loss would be several times larger and fine-tuning would wreck the model.
     """
-    from retinakit.inference.anchors import generate_anchors
+    from retinakit.core.anchors import generate_anchors
     from retinakit.inference.backends import builtin_weights
     from retinakit.io.annotations import parse_label_txt
     from retinakit.models.checkpoints import load_model

@@ -4,8 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
+from retinakit.apps.video import detect_video
 from retinakit.cli import main
-from retinakit.io.video import VideoError, detect_video, is_video_source
+from retinakit.errors import VideoError
+from retinakit.io.video import is_video_source
 
 
 @pytest.fixture(scope="module")

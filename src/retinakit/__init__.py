@@ -8,11 +8,11 @@ PyTorch is optional: it is imported only by the ``torch`` backend, training and 
 """
 
 from retinakit.config import AnchorConfig, InputConfig, ModelConfig, get_preset
+from retinakit.core.images import read_image
 from retinakit.detector import Detector, DetectorConfig
 from retinakit.errors import ImageError
 from retinakit.inference.postprocess import PostprocessConfig
 from retinakit.inference.preprocess import ResizePolicy
-from retinakit.io.images import read_image
 from retinakit.landmarks import FaceLandmark
 from retinakit.result import Face, Faces
 

@@ -10,10 +10,10 @@ from typing import Generic, Literal, TypeVar, overload
 import numpy as np
 
 from retinakit.config import ModelConfig
+from retinakit.core.anchors import generate_anchors
+from retinakit.core.outputs import DenseRawOutputs, RawOutputs, dense_params_of
 from retinakit.errors import DetectionError
-from retinakit.inference.anchors import generate_anchors
 from retinakit.inference.backends import Backend, make_backend, resolve_precision
-from retinakit.inference.outputs import DenseRawOutputs, RawOutputs, dense_params_of
 from retinakit.inference.postprocess import PostprocessConfig, postprocess
 from retinakit.inference.preprocess import (
     ColorOrder,
@@ -27,7 +27,7 @@ from retinakit.inference.preprocess import (
     to_bgr,
 )
 from retinakit.inference.tta import TTAConfig, merge_passes, tta_passes
-from retinakit.io.readahead import prefetch, same_shape_batches
+from retinakit.io.batching import prefetch, same_shape_batches
 from retinakit.result import Faces
 
 T = TypeVar("T")

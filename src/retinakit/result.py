@@ -122,7 +122,7 @@ class Faces:
 
     def to_list(self, decimals: int | None = 2) -> list[dict[str, Any]]:
         """One dict per face: ``box`` [x1, y1, x2, y2], ``score``, ``landmarks`` [[x, y] x 5]."""
-        from retinakit.io.formats import to_records
+        from retinakit.records import to_records
 
         return to_records(self, decimals)
 
@@ -133,42 +133,44 @@ class Faces:
         return json.dumps(self.to_list(decimals))
 
     def to_wider(self) -> np.ndarray:
-        """``(N, 5)`` WIDER submission rows ``x, y, w, h, score`` (see :mod:`retinakit.io.formats`)."""
-        from retinakit.io.formats import to_wider_rows
+        """``(N, 5)`` WIDER submission rows ``x, y, w, h, score`` (see :mod:`retinakit.records`)."""
+        from retinakit.records import to_wider_rows
 
         return to_wider_rows(self)
 
     def align(self, image: Any, size: int = 112) -> np.ndarray:
-        """``(N, size, size, 3)`` crops aligned to the ArcFace template (see :mod:`retinakit.apps.align`).
+        """``(N, size, size, 3)`` crops aligned to the ArcFace template (see :mod:`retinakit.ops.align`).
 
         ``image`` is the image these faces were found in: a numpy array (crops keep its channel
         order), a path (read as BGR, like OpenCV) or a PIL image (RGB).
         """
-        from retinakit.apps.align import align_faces
-        from retinakit.io.images import as_array
+        from retinakit.core.images import as_array
+        from retinakit.ops.align import align_faces
 
         return align_faces(as_array(image), self.landmarks, size)
 
     def anonymise(self, image: Any, method: str = "blur", **options: Any) -> np.ndarray:
-        """A copy of ``image`` with these faces hidden (see :mod:`retinakit.apps.anonymise`).
+        """A copy of ``image`` with these faces hidden (see :mod:`retinakit.ops.masks`).
 
         ``method``: ``blur``, ``pixelate`` or ``solid``; ``options``: other
-        :class:`~retinakit.apps.anonymise.AnonymiseConfig` fields (``shape="rectangle"``, ``margin=0.25`` ...).
+        :class:`~retinakit.ops.masks.AnonymiseConfig` fields (``shape="rectangle"``, ``margin=0.25`` ...).
         ``image`` as in :meth:`align`; the copy keeps its channel order.
         """
-        from retinakit.apps.anonymise import anonymise_faces
+        from retinakit.core.images import as_array
+        from retinakit.ops.masks import AnonymiseConfig, anonymise_image
 
-        return anonymise_faces(image, self, method, **options)
+        config = AnonymiseConfig(method=method, **options)  # type: ignore[arg-type]
+        return anonymise_image(as_array(image), self.boxes, config)
 
     def to_supervision(self, keypoints: bool = False) -> Any:
         """``supervision.Detections`` of these faces (landmarks in ``data["landmarks"]``), or with
         ``keypoints=True`` ``supervision.KeyPoints`` of the landmarks. Needs the 'supervision' extra."""
-        from retinakit.io.supervision import to_detections, to_keypoints
+        from retinakit.records import to_detections, to_keypoints
 
         return to_keypoints(self) if keypoints else to_detections(self)
 
     def to_coco(self, file_name: str, width: int, height: int) -> dict[str, Any]:
-        """A one-image COCO-style dataset of these faces (see :func:`retinakit.io.formats.to_coco`)."""
-        from retinakit.io.formats import to_coco
+        """A one-image COCO-style dataset of these faces (see :func:`retinakit.records.to_coco`)."""
+        from retinakit.records import to_coco
 
         return to_coco([(file_name, width, height, self)])

@@ -11,13 +11,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from retinakit.apps.align import align_faces, template
+from retinakit.core.images import read_image
 from retinakit.detector import Detector
 from retinakit.errors import OutputError
+from retinakit.io.batching import Progress, no_progress
 from retinakit.io.draw import draw_faces
 from retinakit.io.formats import image_record, to_wider_rows, write_wider_file
-from retinakit.io.images import read_image
-from retinakit.io.readahead import Progress, no_progress, prefetch, same_shape_batches
+from retinakit.ops.align import align_faces, template
 from retinakit.result import Faces
 
 
@@ -32,41 +32,16 @@ class Detection:
 
 
 def iter_detections(paths: Sequence[Path], detector: Detector, progress: Progress = no_progress) -> Iterator[Detection]:
-    """Decode (in a background thread) and detect every file, in order.
+    """Decode (in a background thread) and detect every file, in order, through :meth:`Detector.stream`.
 
-    Consecutive images of the same size share a forward pass (up to the detector's ``batch_size``
-    and ``batch_pixels``), so no compute is spent on padding and memory stays bounded. Unreadable
-    files give a :class:`Detection` with ``error``; so does an image whose detection fails (the
-    others of its run are then detected one at a time).
+    Unreadable files give a :class:`Detection` with ``error``; so does an image whose detection
+    fails (the others of its forward pass are still detected).
     """
-    stream = progress(prefetch(read_image, paths), len(paths))
-    for run in same_shape_batches(
-        stream, _image_or_none, detector.config.batch_size, detector.config.batch_pixels, detector.input_pixels
-    ):
-        first = run[0][1]
-        if isinstance(first, BaseException):
-            yield Detection(run[0][0], error=str(getattr(first, "reason", first)))
-            continue
-        try:
-            results: list[Faces | Exception] = list(detector.detect_bgr([image for _, image in run]))
-        except Exception:  # find the image that fails; the others keep their results
-            results = [_detect_one(detector, image) for _, image in run]
-        for (path, image), faces in zip(run, results, strict=True):
-            if isinstance(faces, Exception):
-                yield Detection(path, error=f"detection failed: {faces}")
-            else:
-                yield Detection(path, image, faces)
-
-
-def _detect_one(detector: Detector, image: np.ndarray) -> Faces | Exception:
-    try:
-        return detector.detect_bgr([image])[0]
-    except Exception as exc:  # reported per file, the run goes on
-        return exc
-
-
-def _image_or_none(item: tuple[Path, np.ndarray | BaseException]) -> np.ndarray | None:
-    return None if isinstance(item[1], BaseException) else item[1]
+    for outcome in detector.stream(progress(paths, len(paths)), read_image):
+        if outcome.error is not None or outcome.faces is None:
+            yield Detection(outcome.item, error=outcome.reason or "no result")
+        else:
+            yield Detection(outcome.item, outcome.image, outcome.faces)
 
 
 def output_name(path: Path, base: Path | None, suffix: str) -> Path:

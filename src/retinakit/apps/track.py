@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retinakit.inference.boxes import box_iou
+from retinakit.core.boxes import box_iou
 from retinakit.result import Faces
 
 _STD_POSITION = 1.0 / 20  # ByteTrack's noise weights, relative to the box height

@@ -24,7 +24,7 @@ from retinakit.cli.common import (
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("align", help="write aligned face crops (ArcFace five-point template)")
-    from retinakit.apps.align import MAX_SIZE, MIN_SIZE
+    from retinakit.ops.align import MAX_SIZE, MIN_SIZE
 
     p.add_argument("paths", nargs="+", help="image files, directories or glob patterns")
     p.add_argument("--out", required=True, help="directory for the crops and index.jsonl")

@@ -54,9 +54,10 @@ def _color(text: str) -> tuple[int, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from retinakit.apps.anonymise import AnonymiseConfig, anonymise_paths, list_inputs
+    from retinakit.apps.anonymise import anonymise_paths, list_inputs
     from retinakit.apps.track import TrackerConfig
     from retinakit.detector import Detector
+    from retinakit.ops.masks import AnonymiseConfig
 
     # the flags carry the field names; a bad value raises ValueError: a usage error (exit 2) in main()
     config = AnonymiseConfig(**{f.name: getattr(args, f.name) for f in fields(AnonymiseConfig)})

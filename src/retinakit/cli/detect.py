@@ -56,10 +56,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from retinakit.apps.files import OutputNames, detect_paths
+    from retinakit.apps.video import detect_video
     from retinakit.detector import Detector
-    from retinakit.errors import OutputError
+    from retinakit.errors import OutputError, VideoError
     from retinakit.io.inputs import find_images
-    from retinakit.io.video import VideoError, camera_index, detect_video, is_video_source
+    from retinakit.io.video import camera_index, is_video_source
 
     videos = [p for p in args.paths if is_video_source(p)]
     listing = find_images([p for p in args.paths if not is_video_source(p)])

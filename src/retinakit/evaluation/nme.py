@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from retinakit.inference.boxes import box_iou
+from retinakit.core.boxes import box_iou
 from retinakit.result import Faces
 
 

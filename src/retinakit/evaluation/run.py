@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from retinakit.core.images import read_image
 from retinakit.detector import Detector
 from retinakit.errors import EvaluationError
 from retinakit.evaluation.nme import LandmarkGroundTruth, LandmarkResult, face_nme, summarize_nme
@@ -22,9 +23,8 @@ from retinakit.evaluation.wider import (
     read_image_list,
     read_submission,
 )
+from retinakit.io.batching import Progress, no_progress, prefetch
 from retinakit.io.formats import to_wider_rows, write_wider_file
-from retinakit.io.images import read_image
-from retinakit.io.readahead import Progress, no_progress, prefetch
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,12 @@ def run_detector_on_wider(
     predictions: dict[str, np.ndarray] = {}
     failed: dict[str, str] = {}
     start = time.perf_counter()
-    stream = prefetch(lambda k: read_image(images_dir / f"{k}.jpg"), keys)
-    for key, image in progress(stream, len(keys)):
-        if isinstance(image, BaseException):
-            failed[key] = str(image)
+    for outcome in detector.stream(progress(keys, len(keys)), lambda k: read_image(images_dir / f"{k}.jpg")):
+        key = outcome.item
+        if outcome.error is not None or outcome.faces is None:
+            failed[key] = str(outcome.error)
             continue
-        rows = to_wider_rows(detector.detect_bgr([image])[0])
+        rows = to_wider_rows(outcome.faces)
         if predictions_dir is not None:
             write_wider_file(predictions_dir, key, rows)
         predictions[key] = rows

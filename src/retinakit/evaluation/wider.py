@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from retinakit.core.boxes import box_convert
 from retinakit.errors import AnnotationError
-from retinakit.inference.boxes import box_convert
 from retinakit.io.formats import read_wider_file
 from retinakit.io.text import read_lines
 

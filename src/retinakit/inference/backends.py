@@ -23,8 +23,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
-from retinakit.errors import ModelError
-from retinakit.inference.outputs import (
+from retinakit.core.outputs import (
     DENSE_OUTPUT_NAME,
     INPUT_NAME,
     OUTPUT_NAMES,
@@ -32,6 +31,7 @@ from retinakit.inference.outputs import (
     RawOutputs,
     raw_outputs,
 )
+from retinakit.errors import ModelError
 from retinakit.result import FaceMeshes
 
 BUILTIN_NAME = "retinaface_mobilenet0.25"

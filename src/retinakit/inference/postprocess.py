@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retinakit.inference.box_coder import decode_boxes, decode_landmarks
-from retinakit.inference.boxes import nms
-from retinakit.inference.outputs import DenseRawOutputs, RawOutputs, dense_params_of
+from retinakit.core.box_coder import decode_boxes, decode_landmarks
+from retinakit.core.boxes import nms
+from retinakit.core.outputs import DenseRawOutputs, RawOutputs, dense_params_of
 from retinakit.inference.preprocess import ImageFrame
 from retinakit.result import FaceMeshes, Faces
 

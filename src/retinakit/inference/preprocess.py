@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from retinakit.config import InputConfig
+from retinakit.core.images import read_image
 from retinakit.errors import ImageError
-from retinakit.io.images import read_image
 
 ColorOrder = Literal["rgb", "bgr"]
 ImageInput = str | os.PathLike | np.ndarray | Any  # Any: a PIL image

@@ -23,7 +23,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from retinakit.inference.boxes import iou_one_to_many, nms
+from retinakit.core.boxes import iou_one_to_many, nms
 from retinakit.inference.preprocess import ImageFrame, ResizePolicy, resize
 from retinakit.landmarks import hflip_boxes_landmarks
 from retinakit.result import Faces

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from retinakit.core.boxes import box_convert
 from retinakit.errors import AnnotationError
-from retinakit.inference.boxes import box_convert
 from retinakit.io.text import parse_floats, read_lines
 
 

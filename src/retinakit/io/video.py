@@ -1,23 +1,15 @@
-"""Video and camera input: frames decoded with OpenCV, batched through the detector, one record each."""
+"""Video and camera input and output with OpenCV: sources, the one frame reader and the one writer."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from retinakit.detector import Detector
 from retinakit.errors import VideoError
-from retinakit.io.draw import draw_faces
-from retinakit.io.formats import to_records
-from retinakit.io.readahead import Progress, same_shape_batches
-
-if TYPE_CHECKING:
-    from retinakit.apps.track import FaceTracker
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
@@ -56,96 +48,45 @@ def open_capture(source: str | os.PathLike) -> cv2.VideoCapture:
     return capture
 
 
-def iter_frames(capture: cv2.VideoCapture, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
-    """``(frame index, time in seconds, BGR frame)`` of every ``every``-th frame, in order."""
-    if every < 1:
-        raise ValueError(f"every must be >= 1, got {every}")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-    index = 0
-    while True:
-        if index % every == 0:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            msec = capture.get(cv2.CAP_PROP_POS_MSEC)
-            seconds = index / fps if fps > 0 else msec / 1000.0
-            yield index, seconds, frame
-        elif not capture.grab():
-            return
-        index += 1
+#: One frame of :func:`read_frames`: ``(index, seconds, BGR image or None when it cannot be decoded)``.
+Frame = tuple[int, float, np.ndarray | None]
 
 
-def detect_video(
-    source: str | os.PathLike,
-    detector: Detector,
-    every: int = 1,
-    annotated: str | os.PathLike | None = None,
-    progress: Progress | None = None,
-    tracker: FaceTracker | None = None,
-) -> Iterator[dict[str, Any]]:
-    """One record per processed frame: ``source, frame, time, width, height, faces``.
+def frame_image(frame: Frame) -> np.ndarray:
+    """The image of a :data:`Frame`; raises :class:`VideoError` for a frame that could not be decoded."""
+    if frame[2] is None:
+        raise VideoError(f"frame {frame[0]}: cannot be decoded")
+    return frame[2]
 
-    Frames are sent to the detector ``batch_size`` at a time. ``annotated``: write an annotated
-    MP4 there (at the source frame rate divided by ``every``). A video file that ends before the
-    frame count its header gives (truncated or corrupt) raises :class:`VideoError` after the
-    records of the frames it had, so no partial run passes for a complete one. ``tracker``: a
-    :class:`~retinakit.apps.track.FaceTracker` fed every processed frame; the faces are then the
-    tracked faces detected in that frame, each with its ``track_id`` (run the detector at the
-    tracker's ``low_threshold``).
+
+def read_frames(capture: cv2.VideoCapture, every: int = 1, max_bad: int = 25) -> Iterator[Frame]:
+    """``(frame index, time in seconds, BGR frame)`` of every ``every``-th frame, in order.
+
+    A frame that cannot be decoded gives ``None`` while the container says more frames follow;
+    reading stops at the end, or after ``max_bad`` bad frames in a row (a truncated file). Frames
+    between the ``every``-th ones are skipped without decoding.
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    capture = open_capture(source)
-    writer = None
-    try:
-        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if camera_index(source) is None else 0
-        total = -(-expected // every) if expected > 0 else 0
-        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        frames: Iterable[tuple[int, float, np.ndarray]] = iter_frames(capture, every)
-        if progress is not None:
-            frames = progress(frames, total)
-        name = os.fspath(source)
-        last = -1
-        batches = same_shape_batches(
-            frames,
-            lambda item: item[2],
-            detector.config.batch_size,
-            detector.config.batch_pixels,
-            detector.input_pixels,
-        )
-        for batch in batches:
-            results = detector.detect_bgr([f for _, _, f in batch])
-            for (index, seconds, frame), faces in zip(batch, results, strict=True):
-                ids = None
-                if tracker is not None:
-                    tracked = tracker.update(faces)
-                    faces, ids = tracked.faces[tracked.detected], tracked.track_ids[tracked.detected]
-                if annotated is not None:
-                    if writer is None:
-                        Path(annotated).parent.mkdir(parents=True, exist_ok=True)
-                        h, w = frame.shape[:2]
-                        fourcc = cv2.VideoWriter.fourcc(*"mp4v")
-                        writer = cv2.VideoWriter(str(annotated), fourcc, fps / every, (w, h))
-                        if not writer.isOpened():
-                            raise VideoError(f"{annotated}: cannot write video")
-                    writer.write(draw_faces(frame, faces))
-                last = index
-                record: dict[str, Any] = {
-                    "source": name,
-                    "frame": index,
-                    "time": round(seconds, 4),
-                    "width": int(frame.shape[1]),
-                    "height": int(frame.shape[0]),
-                    "faces": to_records(faces),
-                }
-                if ids is not None:
-                    for face_record, track_id in zip(record["faces"], ids.tolist(), strict=True):
-                        face_record["track_id"] = track_id
-                yield record
-        # header frame counts of some containers are estimates: allow two frames of slack
-        if expected > 0 and last + every + 2 < expected:
-            raise VideoError(f"{name}: the video ends after frame {last + 1} of {expected} (truncated or corrupt file)")
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    index = bad = 0
+    while True:
+        wanted = index % every == 0
+        ok, frame = capture.read() if wanted else (capture.grab(), None)
+        bad = 0 if ok else bad + 1
+        if not ok and (index >= total or bad > max_bad):
+            return
+        if wanted:
+            seconds = index / fps if fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            yield index, seconds, frame if ok else None
+        index += 1
+
+
+def open_writer(output: str | os.PathLike, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """An MP4 (``mp4v``) writer of ``size`` = ``(width, height)`` frames; raises :class:`VideoError`."""
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(output), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise VideoError(f"{output}: cannot write video")
+    return writer

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from retinakit.config import CONFIG_KEY
-from retinakit.inference.outputs import DENSE_OUTPUT_NAME, INPUT_NAME, OUTPUT_NAMES
+from retinakit.core.outputs import DENSE_OUTPUT_NAME, INPUT_NAME, OUTPUT_NAMES
 from retinakit.models.retinaface import RetinaFace
 
 DEFAULT_OPSET = 17
@@ -23,7 +23,7 @@ def export_onnx(
     """Export ``model`` (eval mode, BatchNorm folded by the exporter) to ``path``.
 
     Input ``image``: ``(batch, 3, height, width)`` float32, preprocessed as the config's ``input``
-    says; outputs ``box_deltas``, ``logits``, ``landmark_deltas`` (see :mod:`retinakit.inference.outputs`).
+    says; outputs ``box_deltas``, ``logits``, ``landmark_deltas`` (see :mod:`retinakit.core.outputs`).
     The config JSON is stored under the metadata key ``retinakit.config``. ``opset`` defaults to 17,
     or to 19 for models with deformable convolutions, which become ONNX ``DeformConv`` nodes
     (ONNX Runtime 1.32 runs them on the CPU; older releases may not).

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from retinakit.config import CONFIG_KEY, ModelConfig
-from retinakit.inference.outputs import INPUT_NAME
+from retinakit.core.outputs import INPUT_NAME
 
 #: Name the float ``(B, 3, H, W)`` tensor gets inside a fused graph.
 NORMALIZED_NAME = "image_normalized"

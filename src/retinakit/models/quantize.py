@@ -24,10 +24,10 @@ from typing import Any, Literal
 import numpy as np
 
 from retinakit.config import CONFIG_KEY, ModelConfig
+from retinakit.core.images import read_image
+from retinakit.core.outputs import INPUT_NAME
 from retinakit.inference.backends import QUANTIZATION_KEY
-from retinakit.inference.outputs import INPUT_NAME
 from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
-from retinakit.io.images import read_image
 
 #: Operators whose float outputs are quantised activations in this network.
 ACTIVATION_OPS = frozenset({"Conv", "LeakyRelu", "Relu", "Add", "Resize", "Concat"})

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from retinakit.config import ModelConfig, get_preset
-from retinakit.inference.outputs import DenseRawOutputs, RawOutputs
+from retinakit.core.outputs import DenseRawOutputs, RawOutputs
 from retinakit.models.backbones import build_backbone
 from retinakit.models.heads import Heads
 from retinakit.models.neck import FPN, SSH
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class RetinaFace(nn.Module):
     """RetinaFace built from a :class:`~retinakit.config.ModelConfig`; loads no weights itself.
 
-    ``forward(images (B, 3, H, W) float, preprocessed)`` returns :class:`~retinakit.inference.outputs.RawOutputs`
+    ``forward(images (B, 3, H, W) float, preprocessed)`` returns :class:`~retinakit.core.outputs.RawOutputs`
     (box deltas, class logits, landmark deltas) in anchor order. No softmax, no decoding: the shared
     post-processing does that for training, evaluation, ONNX and the CLI alike.
     """

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from retinakit.config import InputConfig
+from retinakit.core.images import read_image
 from retinakit.inference.preprocess import make_batch
 from retinakit.io.annotations import ImageAnnotation, parse_label_txt, parse_wider_gt
-from retinakit.io.images import read_image
 from retinakit.training.augment import AugmentConfig, Sample, augment
 
 

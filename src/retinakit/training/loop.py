@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from retinakit.config import ContextConv, get_preset
+from retinakit.core.anchors import generate_anchors
 from retinakit.errors import CheckpointError
-from retinakit.inference.anchors import generate_anchors
-from retinakit.io.readahead import Progress, no_progress
+from retinakit.io.batching import Progress, no_progress
 from retinakit.models import RetinaFace, build_model
 from retinakit.models.checkpoints import read_weights, save_safetensors
 from retinakit.models.dcn import OFFSET_LR_MULT, offset_mask_parameters

@@ -1,7 +1,7 @@
 """The multi-task loss of RetinaFace: softmax classification with hard-negative mining (OHEM),
 smooth-L1 on encoded boxes and on encoded landmarks, on positive anchors only (PyTorch).
 
-Boxes and landmarks are encoded with :mod:`retinakit.inference.box_coder`, the very coder inference
+Boxes and landmarks are encoded with :mod:`retinakit.core.box_coder`, the very coder inference
 decodes with. Each loss is returned by name; an image with no faces contributes exactly zero box
 and landmark loss, and only mined negatives to the classification loss.
 """
@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from retinakit.config import InputConfig
-from retinakit.inference.box_coder import encode_boxes, encode_landmarks
-from retinakit.inference.boxes import box_convert, box_iou
-from retinakit.inference.outputs import DenseRawOutputs, RawOutputs, dense_params_of
+from retinakit.core.box_coder import encode_boxes, encode_landmarks
+from retinakit.core.boxes import box_convert, box_iou
+from retinakit.core.outputs import DenseRawOutputs, RawOutputs, dense_params_of
 from retinakit.models.dense.pixel_loss import crop_boxes, pixel_loss, to_rgb01
 from retinakit.training.matching import BETWEEN_THRESHOLDS, Matcher
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from retinakit.inference.boxes import box_iou
+from retinakit.core.boxes import box_iou
 
 #: Sentinels of :meth:`Matcher.__call__`: IoU below the negative threshold (background) ...
 BELOW_LOW_THRESHOLD = -1

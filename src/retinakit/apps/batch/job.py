@@ -10,13 +10,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from retinakit.apps.align import align_faces
 from retinakit.apps.batch.schema import Row, error_row, ok_row
 from retinakit.apps.files import output_name
+from retinakit.core.images import read_image
 from retinakit.detector import Detector, DetectorConfig
 from retinakit.errors import RetinakitError
 from retinakit.io.draw import draw_faces
-from retinakit.io.images import read_image
+from retinakit.ops.align import align_faces
 from retinakit.result import Faces
 
 

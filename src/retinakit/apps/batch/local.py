@@ -33,7 +33,7 @@ from retinakit.apps.batch.job import (
 from retinakit.apps.batch.schema import Row
 from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 from retinakit.detector import Detector
-from retinakit.io.readahead import same_shape_batches
+from retinakit.io.batching import same_shape_batches
 
 logger = logging.getLogger(__name__)
 

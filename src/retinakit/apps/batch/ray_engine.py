@@ -155,7 +155,7 @@ class _DetectActor:
     def __call__(self, batch: pa.Table) -> pa.Table:
         import pyarrow as pa
 
-        from retinakit.io.readahead import same_shape_batches
+        from retinakit.io.batching import same_shape_batches
 
         items = [self._item(row) for row in batch.to_pylist()]
         rows: list[dict[str, Any]] = []

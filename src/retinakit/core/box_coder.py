@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from retinakit.inference.boxes import array_module, concat_last
+from retinakit.core.boxes import array_module, concat_last
 
 #: Largest size change decoded, ``exp(v_s * delta) <= 1000 / 16``, as torchvision clamps.
 MAX_LOG_SCALE = math.log(1000.0 / 16)

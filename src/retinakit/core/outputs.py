@@ -12,7 +12,7 @@ INPUT_NAME = "image"
 
 
 class RawOutputs(NamedTuple):
-    """Per-anchor predictions for a batch, in anchor order (see :mod:`retinakit.inference.anchors`).
+    """Per-anchor predictions for a batch, in anchor order (see :mod:`retinakit.core.anchors`).
 
     ``box_deltas``: ``(B, A, 4)``; ``logits``: ``(B, A, 2)`` background/face class logits;
     ``landmark_deltas``: ``(B, A, 10)``. numpy arrays or torch tensors.
