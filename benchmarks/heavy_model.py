@@ -96,7 +96,7 @@ def _recall(model, config, images, targets, weights: str | None = None) -> list[
     """Ground-truth faces found (IoU >= 0.5, score > 0.5) per image, as ``found/total``."""
     from retinakit import Detector
     from retinakit.core.boxes import box_iou
-    from retinakit.inference.backends import TorchBackend
+    from retinakit.models.backend import TorchBackend
 
     was_training = model.training
     model.eval()

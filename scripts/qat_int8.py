@@ -39,7 +39,7 @@ from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
 from retinakit.io.inputs import list_images
 from retinakit.models.checkpoints import load_model, save_safetensors
 from retinakit.models.export import export_onnx
-from retinakit.models.quantize import QuantizeConfig, mse_range, pick_calibration, quantize_onnx, range_sample
+from retinakit.onnx.quantize import QuantizeConfig, mse_range, pick_calibration, quantize_onnx, range_sample
 
 
 class FakeQuantWeight(nn.Module):
@@ -159,13 +159,13 @@ def load_folded(model: nn.Module, graph) -> None:
 
 
 def equalise_model(model: nn.Module, images: list[torch.Tensor], prefixes: list[str], strength: float) -> None:
-    """Equalise ``model`` in place with :func:`retinakit.models.equalise.equalise_activations` (on
+    """Equalise ``model`` in place with :func:`retinakit.onnx.equalise.equalise_activations` (on
     its ONNX export, node-name ``prefixes``), checking that it still computes the same outputs."""
     import tempfile
 
     import onnx
 
-    from retinakit.models.equalise import equalise_activations
+    from retinakit.onnx.equalise import equalise_activations
 
     with tempfile.TemporaryDirectory() as tmp:
         export_onnx(model, Path(tmp) / "model.onnx")

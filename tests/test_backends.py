@@ -51,7 +51,7 @@ def test_quantize_onnx_keeps_config_and_detects(tmp_path, astronaut_rgb):
     import cv2
 
     from retinakit.config import get_preset
-    from retinakit.models.quantize import quantize_onnx
+    from retinakit.onnx.quantize import quantize_onnx
 
     photo = tmp_path / "a.jpg"
     cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])

@@ -220,8 +220,9 @@ def test_pixel_loss_enters_the_multitask_loss_by_name() -> None:
 def dense_detector():
     """The built-in weights plus an untrained dense branch (it renders the mean face in each box)."""
     from retinakit import Detector
-    from retinakit.inference.backends import TorchBackend, builtin_weights
+    from retinakit.core.builtin import builtin_weights
     from retinakit.models import build_model
+    from retinakit.models.backend import TorchBackend
     from retinakit.models.checkpoints import read_weights
 
     torch.manual_seed(0)

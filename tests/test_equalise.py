@@ -10,7 +10,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from retinakit.models.equalise import equalise_activations  # noqa: E402
+from retinakit.onnx.equalise import equalise_activations  # noqa: E402
 
 
 def _chain(rng: np.random.Generator, channel_gain: np.ndarray) -> onnx.ModelProto:

@@ -31,7 +31,7 @@ def test_fuse_preprocessing_computes_the_normalisation():
     from onnx import TensorProto, helper
 
     from retinakit.config import get_preset
-    from retinakit.models.fused_input import fuse_preprocessing
+    from retinakit.onnx.fused_input import fuse_preprocessing
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["image"], ["out"])],
@@ -88,7 +88,7 @@ def test_mean_subtraction_is_exact_in_every_form(channel_order, mean, opset, ops
     pytest.importorskip("onnx")
     import onnxruntime as ort
 
-    from retinakit.models.fused_input import fuse_preprocessing
+    from retinakit.onnx.fused_input import fuse_preprocessing
 
     fused = fuse_preprocessing(_identity_model(opset), _with_input(channel_order, mean))
     assert [n.op_type for n in fused.graph.node] == ops
@@ -104,7 +104,7 @@ def test_mean_subtraction_is_exact_in_every_form(channel_order, mean, opset, ops
 
 def test_shipped_fused_model_is_the_float_model_with_the_preprocessing_in_front():
     onnx = pytest.importorskip("onnx")
-    from retinakit.models.fused_input import fuse_preprocessing
+    from retinakit.onnx.fused_input import fuse_preprocessing
 
     rebuilt = fuse_preprocessing(onnx.load(str(builtin_weights("onnx"))))
     assert rebuilt.SerializeToString() == onnx.load(str(builtin_weights("fused"))).SerializeToString()
@@ -149,7 +149,7 @@ def test_auto_precision_rules(monkeypatch):
 
 
 def test_mse_range_clips_outliers_and_keeps_zero():
-    from retinakit.models.quantize import mse_range
+    from retinakit.onnx.quantize import mse_range
 
     def error(lo: float, hi: float) -> float:
         scale = (hi - lo) / 255

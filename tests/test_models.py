@@ -56,7 +56,7 @@ def test_biubug6_checkpoint_finds_the_astronaut_with_its_preset(detector, astron
     the same single face as the built-in model; with the built-in preset's conventions it does not."""
     from retinakit import Detector
     from retinakit.core.boxes import box_iou
-    from retinakit.inference.backends import TorchBackend
+    from retinakit.models.backend import TorchBackend
 
     path = need_shared("weights", "biubug6_mobilenet0.25_Final.pth")
     reference = detector(astronaut_rgb, color="rgb")

@@ -200,9 +200,9 @@ def test_overfit_real_images_then_find_their_faces(context_conv, num_images):
     from retinakit import Detector
     from retinakit.core.anchors import generate_anchors
     from retinakit.core.boxes import box_iou
-    from retinakit.inference.backends import TorchBackend
     from retinakit.io.annotations import parse_label_txt
     from retinakit.models import build_model
+    from retinakit.models.backend import TorchBackend
     from retinakit.models.dcn import offset_mask_parameters
     from retinakit.training.dataset import FaceDataset, collate
     from retinakit.training.loop import parameter_groups

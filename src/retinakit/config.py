@@ -216,7 +216,7 @@ def _yakhyo(backbone: BackboneName, fpn_channels: int, leaky: float) -> ModelCon
 
 # Checkpoints published by yakhyo/retinaface-pytorch (MIT): retinaface_mv1_0.25.pth, _mv1_0.50,
 # _mv1, _mv2, _r18, _r34 (+ ResNet-50 code without released weights). Key layout: see
-# retinakit.models.yakhyo.
+# retinakit.models.layouts.fx_class_head.
 for _backbone, _channels, _leaky in (
     ("mobilenet0.25", 64, 0.1),
     ("mobilenet0.50", 128, 0.1),
@@ -236,3 +236,22 @@ def get_preset(name: str) -> ModelConfig:
         return PRESETS[name]
     except KeyError:
         raise KeyError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}") from None
+
+
+def stored_config(source: object, stored: str | None, given: ModelConfig | None = None) -> ModelConfig:
+    """The model config of a model file: ``given`` if not None, else the JSON stored in the file.
+
+    The one reader of the config kept in ONNX metadata and safetensors headers (under
+    :data:`CONFIG_KEY`); ``source`` names the file in the :class:`~retinakit.errors.ModelError` raised
+    when nothing usable is stored.
+    """
+    from retinakit.errors import ModelError
+
+    if given is not None:
+        return given
+    if stored is None:
+        raise ModelError(f"{source}: carries no retinakit config; pass the model preset (e.g. model='mobilenet0.25')")
+    try:
+        return ModelConfig.from_json(stored)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelError(f"{source}: its stored retinakit config is invalid ({exc})") from None

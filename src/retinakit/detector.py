@@ -257,7 +257,7 @@ class Detector:
         if read is None:
 
             def read(item: T) -> np.ndarray:
-                return to_bgr(item, color)  # type: ignore[arg-type]
+                return to_bgr(item, color)
 
         assert read is not None
         decoded: Iterable[tuple[T, np.ndarray | BaseException]] = (
@@ -276,11 +276,11 @@ class Detector:
                 found: list[Faces | BaseException] = list(self.detect_bgr(images))
             except Exception:  # find the image that fails; the others keep their results
                 found = [self._detect_alone(image) for image in images]
-            for (item, image), faces in zip(run, found, strict=True):
+            for (item, _), image, faces in zip(run, images, found, strict=True):
                 if isinstance(faces, BaseException):
                     yield Outcome(item, image, error=faces)
                 else:
-                    yield Outcome(item, image, faces)  # type: ignore[arg-type]
+                    yield Outcome(item, image, faces)
 
     def _detect_alone(self, image: np.ndarray) -> Faces | DetectionError:
         try:

@@ -9,7 +9,7 @@ from retinakit.cli.common import EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
-    from retinakit.models.quantize import QuantizeConfig
+    from retinakit.onnx.quantize import QuantizeConfig
 
     d = QuantizeConfig()
     p = subparsers.add_parser(
@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
         "--equalise",
         default=",".join(d.equalise),
         help="comma-separated node-name prefixes of convolutions whose output channels are equalised before "
-        "quantising (retinakit.models.equalise; default: none), e.g. /backbone/stage1",
+        "quantising (retinakit.onnx.equalise; default: none), e.g. /backbone/stage1",
     )
     p.add_argument(
         "--equalise-strength",
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.config import get_preset
     from retinakit.inference.backends import builtin_weights
     from retinakit.io.inputs import list_images
-    from retinakit.models.quantize import QuantizeConfig, quantize_onnx
+    from retinakit.onnx.quantize import QuantizeConfig, quantize_onnx
 
     options = QuantizeConfig(
         num_images=args.num_images,

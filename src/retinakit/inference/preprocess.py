@@ -176,7 +176,7 @@ def make_batch(images: Sequence[np.ndarray], config: InputConfig, multiple: int 
 def make_uint8_batch(images: Sequence[np.ndarray], config: InputConfig) -> np.ndarray:
     """Stack BGR images into one ``(B, H, W, 3)`` uint8 batch for a graph that preprocesses itself.
 
-    The input of models made by :func:`retinakit.models.fused_input.fuse_preprocessing`. Mixed sizes
+    The input of models made by :func:`retinakit.onnx.fused_input.fuse_preprocessing`. Mixed sizes
     are padded at the bottom and right with the mean colour (rounded), which the graph turns into
     (almost) zero as :func:`make_batch` pads. One image of its own size is passed without a copy.
     """

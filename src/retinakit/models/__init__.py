@@ -1,8 +1,7 @@
-"""PyTorch implementation of the RetinaFace network (needs the ``torch`` extra).
+"""The PyTorch implementation of the RetinaFace network (needs the ``torch`` extra).
 
-``RetinaFace`` and ``build_model`` are imported on first use, so that the modules here that work on
-ONNX graphs without PyTorch (:mod:`~retinakit.models.quantize`, :mod:`~retinakit.models.fused_input`,
-:mod:`~retinakit.models.equalise`) stay importable in a base install.
+Pure PyTorch: the tools on exported graphs are in :mod:`retinakit.onnx`. ``RetinaFace`` and
+``build_model`` are imported on first use, so ``import retinakit.models`` alone needs no PyTorch.
 """
 
 from __future__ import annotations

@@ -1,82 +1,25 @@
-"""Reading and writing weights: our safetensors/checkpoint files and the public biubug6 layout.
+"""Reading and writing weights: our safetensors/checkpoint files and the public checkpoint layouts.
 
 Every file retinakit writes carries its :class:`~retinakit.config.ModelConfig` (safetensors
-metadata, or the ``config`` entry of a training checkpoint). Plain state dicts in the biubug6
-``Pytorch_Retinaface`` layout (``body.*``, ``fpn.output1.*``, ``ssh1.*``, ``ClassHead.*`` ...) are
-recognised and renamed onto this implementation's names, then loaded strictly; so are those of
-yakhyo/retinaface-pytorch (:mod:`retinakit.models.yakhyo`).
+metadata, or the ``config`` entry of a training checkpoint). Plain state dicts in one of the public
+layouts of :mod:`retinakit.models.layouts` are recognised, renamed onto this implementation's names,
+then loaded strictly.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from retinakit.config import CONFIG_KEY, ModelConfig, get_preset
+from retinakit.config import CONFIG_KEY, ModelConfig, get_preset, stored_config
 from retinakit.errors import CheckpointError
+from retinakit.models.layouts import body_classhead, fx_class_head
 from retinakit.models.retinaface import RetinaFace
-from retinakit.models.yakhyo import from_yakhyo, guess_yakhyo_config, is_yakhyo_layout
 
 logger = logging.getLogger(__name__)
-
-_BIUBUG6_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^body\."), "backbone."),
-    (re.compile(r"^fpn\.output(\d)\."), "fpn.lateral.{0}."),
-    (re.compile(r"^fpn\.merge(\d)\."), "fpn.merge.{0}."),
-    (re.compile(r"^ssh(\d)\.conv3X3\."), "context.{0}.conv3x3."),
-    (re.compile(r"^ssh(\d)\.conv5X5_1\."), "context.{0}.conv5x5_1."),
-    (re.compile(r"^ssh(\d)\.conv5X5_2\."), "context.{0}.conv5x5_2."),
-    (re.compile(r"^ssh(\d)\.conv7X7_2\."), "context.{0}.conv7x7_2."),
-    (re.compile(r"^ssh(\d)\.conv7x7_3\."), "context.{0}.conv7x7_3."),
-    (re.compile(r"^ClassHead\.(\d)\.conv1x1\."), "heads.cls.{0}."),
-    (re.compile(r"^BboxHead\.(\d)\.conv1x1\."), "heads.box.{0}."),
-    (re.compile(r"^LandmarkHead\.(\d)\.conv1x1\."), "heads.landmarks.{0}."),
-]
-
-
-def is_biubug6_layout(state: dict[str, Any]) -> bool:
-    """True for a state dict in the biubug6/Pytorch_Retinaface naming (optionally ``module.``-prefixed)."""
-    return any(k.removeprefix("module.").startswith(("ClassHead.", "ssh1.")) for k in state)
-
-
-def from_biubug6(state: dict[str, Any]) -> dict[str, Any]:
-    """Rename a biubug6-layout state dict onto :class:`RetinaFace` parameter names.
-
-    Level numbers are 1-based there and 0-based here. Keys matching no rule are kept unchanged, so
-    a strict load afterwards reports them.
-    """
-    out: dict[str, Any] = {}
-    for key, value in state.items():
-        key = key.removeprefix("module.")
-        for pattern, template in _BIUBUG6_RULES:
-            m = pattern.match(key)
-            if m:
-                groups = m.groups()
-                if key.startswith(("fpn.", "ssh")):
-                    groups = tuple(str(int(g) - 1) for g in groups)
-                key = template.format(*groups) + key[m.end() :]
-                break
-        out[key] = value
-    return out
-
-
-def guess_biubug6_config(state: dict[str, Any]) -> ModelConfig:
-    """The preset of a biubug6 checkpoint: MobileNet-0.25 (``body.stage1``) or ResNet-50 (``body.layer1``).
-
-    The key layout does not tell the activation or the anchors: files of the ReLU variant need
-    ``mobilenet0.25-relu`` passed explicitly (``--model``).
-    """
-    keys = [k.removeprefix("module.") for k in state]
-    if any(k.startswith("body.stage1.") for k in keys):
-        return get_preset("mobilenet0.25")
-    if any(k.startswith("body.layer1.") for k in keys):
-        return get_preset("resnet50")
-    raise CheckpointError("not a MobileNet-0.25 or ResNet-50 biubug6 checkpoint")
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
@@ -91,7 +34,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Mode
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
                 state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-            config = ModelConfig.from_json(meta[CONFIG_KEY]) if CONFIG_KEY in meta else None
+            config = stored_config(path, meta[CONFIG_KEY]) if CONFIG_KEY in meta else None
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
             config = None
@@ -108,26 +51,26 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Mode
         raise CheckpointError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: does not hold a state dict of tensors")
-    if is_yakhyo_layout(state):
-        state = from_yakhyo(state)
+    if fx_class_head.matches(state):
+        state = fx_class_head.rename(state)
         if config is None:
             try:
-                config = guess_yakhyo_config(state)
+                config = fx_class_head.guess_config(state)
             except ValueError as exc:
                 raise CheckpointError(f"{path}: {exc}") from None
             logger.info(
                 "%s: yakhyo/retinaface-pytorch layout; preset %r told by its keys and shapes", path, config.name
             )
-    elif is_biubug6_layout(state):
+    elif body_classhead.matches(state):
         if config is None:
-            config = guess_biubug6_config(state)
+            config = body_classhead.guess_config(state)
             logger.warning(
                 "%s: biubug6-layout file without a stored config; assuming preset %r from its key names "
                 "(pass the preset explicitly if it was trained otherwise, e.g. mobilenet0.25-relu)",
                 path,
                 config.name,
             )
-        state = from_biubug6(state)
+        state = body_classhead.rename(state)
     else:
         state = {k.removeprefix("module."): v for k, v in state.items()}
     return state, config

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from retinakit.models.checkpoints import from_biubug6
+from retinakit.models.layouts import body_classhead
 
 BN_EPS = 1e-5
 
@@ -83,7 +83,7 @@ def state_dict_from_tiny_onnx(model_bytes: bytes) -> dict[str, Any]:
         biubug6[f"{norm}.running_mean"] = np.zeros(n, np.float32)
         biubug6[f"{norm}.running_var"] = np.full(n, 1.0 - BN_EPS, np.float32)
         biubug6[f"{norm}.num_batches_tracked"] = np.zeros((), np.int64)
-    return from_biubug6({k: torch.from_numpy(np.array(v)) for k, v in biubug6.items()})
+    return body_classhead.rename({k: torch.from_numpy(np.array(v)) for k, v in biubug6.items()})
 
 
 def build_builtin(out_dir: str) -> None:

@@ -430,7 +430,7 @@ def evaluate_during_training(model: RetinaFace, config: TrainConfig) -> dict[str
     """WIDER AP (easy/medium/hard, %) of the current weights on the validation images."""
     from retinakit.detector import Detector
     from retinakit.evaluation.run import wider_ap
-    from retinakit.inference.backends import TorchBackend
+    from retinakit.models.backend import TorchBackend
 
     was_training = model.training
     detector = Detector(

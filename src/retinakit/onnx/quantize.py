@@ -8,7 +8,7 @@ per-tensor activations, each activation's range chosen to minimise the mean squa
 error (clipping + rounding) on the calibration activations (``ranges="mse"``) rather than the
 plain min/max, which a few extreme pixels stretch; nodes whose name starts with one of
 ``keep_float`` stay in fp32 (mixed precision). The result optionally takes the uint8 image
-directly (:mod:`retinakit.models.fused_input`). Needs the ``onnx`` package (``torch`` extra).
+directly (:mod:`retinakit.onnx.fused_input`). Needs the ``onnx`` package (``torch`` extra).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from retinakit.config import CONFIG_KEY, ModelConfig
+from retinakit.config import CONFIG_KEY, ModelConfig, stored_config
 from retinakit.core.images import read_image
 from retinakit.core.outputs import INPUT_NAME
 from retinakit.inference.backends import QUANTIZATION_KEY
@@ -42,7 +42,7 @@ class QuantizeConfig:
     ``keep_float``: node-name prefixes left in fp32 (default: the first backbone stage, whose
     quantisation costs 3-6 AP on WIDER FACE, and the small heads; see the README's sensitivity
     table); ``fused_input``: uint8 NHWC BGR input; ``equalise``: node-name prefixes of
-    convolutions whose output channels are equalised first (:mod:`retinakit.models.equalise`,
+    convolutions whose output channels are equalised first (:mod:`retinakit.onnx.equalise`,
     ``equalise_strength`` its exponent for activations feeding dense convolutions, measured on
     ``equalise_images`` of the calibration images); off by default: on WIDER FACE it recovers
     part, not all, of the first stage's loss (README).
@@ -174,10 +174,7 @@ def quantize_onnx(
         raise ValueError("quantisation needs at least one calibration image")
     source = onnx.load(os.fspath(model_path))
     meta = {p.key: p.value for p in source.metadata_props}
-    if config is None:
-        if CONFIG_KEY not in meta:
-            raise ValueError(f"{model_path}: carries no retinakit config; pass the model config")
-        config = ModelConfig.from_json(meta[CONFIG_KEY])
+    config = stored_config(model_path, meta.get(CONFIG_KEY), config)
     chosen = pick_calibration(calibration_images, options.num_images, options.seed)
     cfg, max_side = config, options.max_side
 
@@ -197,7 +194,7 @@ def quantize_onnx(
         count = len(chosen) if options.ranges == "mse" else options.equalise_images if options.equalise else 0
         batches = list(_calibration_batches(chosen[:count], config, max_side))
         if options.equalise:
-            from retinakit.models.equalise import equalise_activations
+            from retinakit.onnx.equalise import equalise_activations
 
             feeds = [{INPUT_NAME: b} for b in batches[: options.equalise_images]]
             graph, _ = equalise_activations(graph, feeds, options.equalise, options.equalise_strength)
@@ -224,7 +221,7 @@ def quantize_onnx(
         )
     quantized = onnx.load(os.fspath(output_path))
     recipe = {
-        "tool": "retinakit.models.quantize.quantize_onnx (ONNX Runtime quantize_static, QDQ)",
+        "tool": "retinakit.onnx.quantize.quantize_onnx (ONNX Runtime quantize_static, QDQ)",
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.__dict__.items()},
         "calibration": [f"{p.parent.name}/{p.name}" for p in chosen],
     }
@@ -233,7 +230,7 @@ def quantize_onnx(
     entry = quantized.metadata_props.add()
     entry.key, entry.value = QUANTIZATION_KEY, json.dumps(recipe)
     if options.fused_input:
-        from retinakit.models.fused_input import fuse_preprocessing
+        from retinakit.onnx.fused_input import fuse_preprocessing
 
         quantized = fuse_preprocessing(quantized, config)
     onnx.save(quantized, os.fspath(output_path))

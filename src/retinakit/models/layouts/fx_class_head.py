@@ -1,4 +1,4 @@
-"""The checkpoint layout of yakhyo/retinaface-pytorch (MIT), renamed onto this implementation.
+"""The ``fx.`` / ``class_head.`` layout: the checkpoints of yakhyo/retinaface-pytorch (MIT).
 
 That project publishes RetinaFace weights for MobileNetV1 x0.25 / x0.5 / x1, MobileNetV2 and
 ResNet-18/34 (plus ResNet-50 code). Its state dicts name things as follows (facts from its public
@@ -35,12 +35,12 @@ _FPN = re.compile(r"^fpn\.(output|merge)(\d)\.")
 _SSH = re.compile(r"^ssh(\d)\.conv(3X3|5X5_1|5X5_2|7X7_2|7x7_3)\.")
 
 
-def is_yakhyo_layout(state: dict[str, Any]) -> bool:
+def matches(state: dict[str, Any]) -> bool:
     """True for a state dict in yakhyo/retinaface-pytorch naming (optionally ``module.``-prefixed)."""
     return any(k.removeprefix("module.").startswith(("class_head.", "bbox_head.")) for k in state)
 
 
-def from_yakhyo(state: dict[str, Any]) -> dict[str, Any]:
+def rename(state: dict[str, Any]) -> dict[str, Any]:
     """Rename a yakhyo-layout state dict onto :class:`~retinakit.models.retinaface.RetinaFace` names.
 
     Keys matching no rule are kept unchanged, so a strict load afterwards reports them.
@@ -62,7 +62,7 @@ def from_yakhyo(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def guess_yakhyo_config(state: dict[str, Any]) -> ModelConfig:
+def guess_config(state: dict[str, Any]) -> ModelConfig:
     """The ``yakhyo-*`` preset of a yakhyo-layout state dict (already renamed), told by its shapes."""
     if "backbone.features.18.0.weight" in state:
         return get_preset("yakhyo-mobilenetv2")

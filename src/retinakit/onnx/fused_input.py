@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from retinakit.config import CONFIG_KEY, ModelConfig
+from retinakit.config import CONFIG_KEY, ModelConfig, stored_config
 from retinakit.core.outputs import INPUT_NAME
 
 #: Name the float ``(B, 3, H, W)`` tensor gets inside a fused graph.
@@ -36,11 +36,7 @@ def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
         raise ImportError("a fused-input model needs the onnx package: pip install 'retinakit[torch]'") from None
     from onnx import TensorProto, helper, numpy_helper
 
-    if config is None:
-        stored = {p.key: p.value for p in model.metadata_props}.get(CONFIG_KEY)
-        if stored is None:
-            raise ValueError("the model carries no retinakit config; pass config")
-        config = ModelConfig.from_json(stored)
+    config = stored_config("the model", {p.key: p.value for p in model.metadata_props}.get(CONFIG_KEY), config)
     graph_inputs = [i.name for i in model.graph.input]
     if graph_inputs != [INPUT_NAME]:
         raise ValueError(f"expected one graph input named {INPUT_NAME!r}, got {graph_inputs}")

@@ -74,7 +74,7 @@ def _channel_ranges(
     model: Any, tensors: Sequence[str], batches: Sequence[dict[str, np.ndarray]], percentile: float
 ) -> dict[str, np.ndarray]:
     """Per tensor, each channel's ``percentile`` of ``|x|`` (the largest over ``batches``), in one pass."""
-    from retinakit.models.quantize import probe_session
+    from retinakit.onnx.quantize import probe_session
 
     session, names = probe_session(model, tensors)
     per_batch: dict[str, list[np.ndarray]] = {t: [] for t in names}
