@@ -24,7 +24,16 @@ from retinakit.inference.preprocess import (
     make_uint8_batch,
     plan_batches,
     resize,
+    resize_by,
     to_bgr,
+)
+from retinakit.inference.scales import (
+    ScaleConfig,
+    faces_to_original,
+    merge_orientations,
+    merge_scales,
+    pass_factors,
+    rotate_image,
 )
 from retinakit.inference.tta import TTAConfig, merge_passes, tta_passes
 from retinakit.io.batching import prefetch, same_shape_batches
@@ -68,8 +77,14 @@ class DetectorConfig:
     ``precision``: ``auto`` (default: the backend's fastest built-in path that holds fp32 accuracy on
     this CPU, see :func:`~retinakit.inference.backends.resolve_precision`), ``fp32`` (force float), ``int8``
     (the built-in int8 model, onnx or openvino backend) or ``bf16`` (openvino backend).
-    ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: resize
-    policy (see :class:`~retinakit.inference.preprocess.ResizePolicy`; default original size). The thresholds
+    ``model``: preset name for weights that carry no config. ``short_side`` / ``max_side``: the size
+    of the first pass (see :class:`~retinakit.inference.preprocess.ResizePolicy`; default original size).
+    ``resize``: ``auto`` (default) adds the coarser passes a large image needs for faces bigger than the
+    anchors represent (see :mod:`retinakit.inference.scales`); ``single`` runs the first pass only (the
+    WIDER FACE protocols pin it). ``orientations``: angles (degrees counter-clockwise, multiples of
+    90) at which the image is also run, merged, each face tagged with its angle (default ``(0,)``:
+    upright only); ``"auto"`` picks the one angle whose quick low-resolution pass finds the most
+    confident faces, then runs that one. The thresholds
     are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size`` and
     ``batch_pixels``: at most this many images and network-input pixels (padded) per forward pass
     (memory grows with the pixels: see :meth:`Detector.detect_bgr`). ``scales`` / ``flip`` / ``tta_max_side`` /
@@ -89,6 +104,8 @@ class DetectorConfig:
     max_detections: int = 750
     short_side: int | None = None
     max_side: int | None = None
+    resize: Literal["auto", "single"] = "auto"
+    orientations: tuple[int, ...] | Literal["auto"] = (0,)
     batch_size: int = 8
     batch_pixels: int = 4_000_000
     scales: tuple[int, ...] = ()
@@ -103,6 +120,13 @@ class DetectorConfig:
         self.resize_policy  # noqa: B018
         if any(s < 16 for s in self.scales) or not 0 < self.vote_iou <= 1:
             raise ValueError(f"scales must be >= 16 pixels and vote_iou in (0, 1], got {self.scales}, {self.vote_iou}")
+        if self.resize not in ("auto", "single"):
+            raise ValueError(f"resize must be 'auto' or 'single', got {self.resize!r}")
+        if self.orientations != "auto":
+            angles = tuple(self.orientations)
+            if not angles or any(a % 90 or not 0 <= a < 360 for a in angles) or len(set(angles)) != len(angles):
+                raise ValueError(f"orientations must be distinct angles among 0, 90, 180, 270 or 'auto', got {angles}")
+            object.__setattr__(self, "orientations", angles)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.batch_pixels < 1:
@@ -168,6 +192,8 @@ class Detector:
         self._post = config.postprocess_config
         self._resize = config.resize_policy
         self._tta = config.tta_config
+        self._scales = ScaleConfig()
+        self._evidence = replace(self._post, score_threshold=min(self._post.score_threshold, self._scales.verify_score))
 
     @property
     def model_config(self) -> ModelConfig:
@@ -303,25 +329,74 @@ class Detector:
         """
         if not images:
             return []
+        if self.config.orientations != (0,):
+            return [self._detect_oriented(image) for image in images]
+        return self._detect_upright(images)
+
+    def _detect_upright(self, images: Sequence[np.ndarray]) -> list[Faces]:
+        """:meth:`detect_bgr` without rotations: TTA, or the first pass (batched) plus the coarser passes."""
         if self._tta.enabled:
-            return [
+            threshold = self._post.score_threshold
+            merged = [
                 merge_passes(tta_passes(self, im, self._tta), self._tta, self._post.max_detections) for im in images
             ]
+            return [faces[faces.scores >= threshold] for faces in merged]  # the threshold holds after voting too
         resized, frames = zip(*(resize(im, self._resize) for im in images), strict=True)
         if len(resized) == 1:
-            return self._infer_or_split(resized, frames)
-        shapes = [im.shape[:2] for im in resized]
-        results: list[Faces] = [Faces.empty()] * len(resized)
-        for group in plan_batches(shapes, self.config.batch_size, self.config.batch_pixels):
-            found = self._infer_or_split([resized[i] for i in group], [frames[i] for i in group])
-            for i, faces in zip(group, found, strict=True):
-                results[i] = faces
+            results = self._infer_or_split(resized, frames)
+        else:
+            shapes = [im.shape[:2] for im in resized]
+            results = [Faces.empty()] * len(resized)
+            for group in plan_batches(shapes, self.config.batch_size, self.config.batch_pixels):
+                found = self._infer_or_split([resized[i] for i in group], [frames[i] for i in group])
+                for i, faces in zip(group, found, strict=True):
+                    results[i] = faces
+        if self.config.resize == "auto":
+            results = [self._coarser_passes(im, faces) for im, faces in zip(images, results, strict=True)]
         return results
 
-    def _infer_or_split(self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame]) -> list[Faces]:
+    def _coarser_passes(self, image: np.ndarray, first: Faces) -> Faces:
+        """``first`` (the first pass's faces) merged with the coarser passes a large image needs."""
+        h, w = image.shape[:2]
+        factors = pass_factors(h, w, self._resize.scale(h, w), self._scales)
+        if len(factors) == 1:
+            return first
+        passes = [(factors[0], first)]
+        for factor in factors[1:]:  # at the verification threshold: faint faces there confirm finer ones
+            small, frame = resize_by(image, factor)
+            passes.append((factor, self._infer_or_split([small], [frame], self._evidence)[0]))
+        post = self._post
+        return merge_scales(passes, self._scales, post.score_threshold, post.nms_threshold, post.max_detections)
+
+    def _detect_oriented(self, image: np.ndarray) -> Faces:
+        """Faces found with the image turned by each of the configured angles, mapped back and merged."""
+        h, w = image.shape[:2]
+        angles = (self.pick_orientation(image),) if self.config.orientations == "auto" else self.config.orientations
+        parts = [
+            faces_to_original(self._detect_upright([rotate_image(image, angle)])[0], angle, h, w) for angle in angles
+        ]
+        return merge_orientations(parts, self._post.nms_threshold, self._post.max_detections)
+
+    def pick_orientation(self, image: np.ndarray, side: int = 640) -> int:
+        """The angle (0, 90, 180 or 270) at which ``image`` looks upright: the one whose single pass, at
+        most ``side`` pixels long, gives the largest sum of face scores above the threshold (0 on a tie)."""
+        h, w = image.shape[:2]
+        small, _ = resize_by(image, min(1.0, side / max(h, w)))
+        best, best_score = 0, 0.0
+        for angle in (0, 90, 180, 270):
+            turned = rotate_image(small, angle)
+            faces = self.infer([turned], [ImageFrame(*turned.shape[:2])])[0]
+            score = float(faces.scores.sum())
+            if score > best_score + 1e-6:
+                best, best_score = angle, score
+        return best
+
+    def _infer_or_split(
+        self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame], post: PostprocessConfig | None = None
+    ) -> list[Faces]:
         """:meth:`infer`, retried one image at a time when the pass runs out of memory."""
         try:
-            return self.infer(resized, frames)
+            return self.infer(resized, frames, post)
         except Exception as exc:
             if not _out_of_memory(exc):
                 raise
@@ -331,17 +406,22 @@ class Detector:
                     f"not enough memory to detect on a {w}x{h} network input ({exc}); "
                     "set max_side (CLI --max-size) to shrink large images"
                 ) from exc
-        return [self._infer_or_split([im], [frame])[0] for im, frame in zip(resized, frames, strict=True)]
+        return [self._infer_or_split([im], [frame], post)[0] for im, frame in zip(resized, frames, strict=True)]
 
-    def infer(self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame]) -> list[Faces]:
-        """One forward pass over already resized BGR images; ``frames`` map results back to the originals."""
+    def infer(
+        self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame], post: PostprocessConfig | None = None
+    ) -> list[Faces]:
+        """One forward pass over already resized BGR images; ``frames`` map results back to the originals.
+
+        ``post``: the post-processing thresholds (default the detector's own).
+        """
         if getattr(self.backend, "input_layout", "nchw_float") == "nhwc_uint8":
             batch = make_uint8_batch(resized, self.model_config.input)  # the graph normalises
             height, width = batch.shape[1:3]
         else:
             batch = make_batch(resized, self.model_config.input)
             height, width = batch.shape[2:4]
-        return self.postprocess(self.backend(batch), height, width, frames)
+        return self.postprocess(self.backend(batch), height, width, frames, post)
 
     def input_pixels(self, image: np.ndarray) -> int:
         """Pixels of ``image`` once resized for the network (what :attr:`DetectorConfig.batch_pixels` counts)."""
@@ -355,12 +435,18 @@ class Detector:
         return self._resize
 
     def postprocess(
-        self, raw: RawOutputs | DenseRawOutputs, height: int, width: int, frames: Sequence[ImageFrame]
+        self,
+        raw: RawOutputs | DenseRawOutputs,
+        height: int,
+        width: int,
+        frames: Sequence[ImageFrame],
+        post: PostprocessConfig | None = None,
     ) -> list[Faces]:
         """Raw outputs of a ``height`` x ``width`` batch -> faces in each original image."""
         anchors = generate_anchors(self.model_config.anchors, height, width)
         decoder = getattr(self.backend, "decode_meshes", None) if dense_params_of(raw) is not None else None
-        return postprocess(raw, anchors, self.model_config.anchors.variances, frames, self._post, decoder)
+        variances = self.model_config.anchors.variances
+        return postprocess(raw, anchors, variances, frames, post or self._post, decoder)
 
 
 def _read_inline(read: Callable[[T], np.ndarray], item: T) -> tuple[T, np.ndarray | BaseException]:

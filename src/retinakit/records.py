@@ -22,13 +22,14 @@ COCO_KEYPOINTS = [m.name.lower() for m in FaceLandmark]
 
 
 def to_records(faces: Faces, decimals: int | None = 2) -> list[dict[str, Any]]:
-    """One dict per face: ``box`` [x1, y1, x2, y2], ``score``, ``landmarks`` [[x, y] x 5]."""
+    """One dict per face: ``box`` [x1, y1, x2, y2], ``score``, ``landmarks`` [[x, y] x 5], and ``angle``
+    (degrees) when the faces carry the orientation they were found at."""
 
     def rnd(a: np.ndarray) -> Any:
         a = a.astype(np.float64)
         return (np.round(a, decimals) if decimals is not None else a).tolist()
 
-    return [
+    records = [
         {
             "box": rnd(box),
             "score": round(float(score), 5) if decimals is not None else float(score),
@@ -36,6 +37,10 @@ def to_records(faces: Faces, decimals: int | None = 2) -> list[dict[str, Any]]:
         }
         for box, score, points in zip(faces.boxes, faces.scores, faces.landmarks, strict=True)
     ]
+    if faces.angles is not None:
+        for record, angle in zip(records, faces.angles.tolist(), strict=True):
+            record["angle"] = angle
+    return records
 
 
 def to_wider_rows(faces: Faces) -> np.ndarray:

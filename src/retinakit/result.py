@@ -49,12 +49,16 @@ class Faces:
     ``landmarks``: ``(N, 5, 2)`` float32 ``(x, y)`` in :class:`retinakit.FaceLandmark` order.
     ``meshes``: each face's dense 3D mesh, only from models with the dense branch run on the
     torch backend (else None).
+    ``angles``: ``(N,)`` int, only from a detector run with ``orientations`` (else None): the
+    rotation, in degrees counter-clockwise (0, 90, 180 or 270), that made this face upright in the
+    pass that found it. Boxes and landmarks are always in the input image's own frame.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray
     meshes: FaceMeshes | None = None
+    angles: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -70,6 +74,11 @@ class Faces:
         object.__setattr__(self, "landmarks", landmarks)
         if self.meshes is not None and len(self.meshes) != len(boxes):
             raise ValueError(f"{len(self.meshes)} meshes for {len(boxes)} faces")
+        if self.angles is not None:
+            angles = np.asarray(self.angles, dtype=np.int64).reshape(-1)
+            if len(angles) != len(boxes):
+                raise ValueError(f"{len(angles)} angles for {len(boxes)} faces")
+            object.__setattr__(self, "angles", angles)
 
     @staticmethod
     def empty() -> Faces:
@@ -88,11 +97,15 @@ class Faces:
                 np.concatenate([p.meshes.colours for p in parts]),  # type: ignore[union-attr]
                 parts[0].meshes.triangles,  # type: ignore[union-attr]
             )
+        angles = None
+        if any(p.angles is not None for p in parts):
+            angles = np.concatenate([p.angles if p.angles is not None else np.zeros(len(p), np.int64) for p in parts])
         return Faces(
             np.concatenate([p.boxes for p in parts]),
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.landmarks for p in parts]),
             meshes,
+            angles,
         )
 
     def __len__(self) -> int:
@@ -103,7 +116,8 @@ class Faces:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         meshes = None if self.meshes is None else self.meshes[index]
-        return Faces(self.boxes[index], self.scores[index], self.landmarks[index], meshes)
+        angles = None if self.angles is None else self.angles[index]
+        return Faces(self.boxes[index], self.scores[index], self.landmarks[index], meshes, angles)
 
     def __iter__(self) -> Iterator[Face]:
         for box, score, points in zip(self.boxes, self.scores, self.landmarks, strict=True):

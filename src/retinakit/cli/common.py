@@ -62,6 +62,16 @@ def overwrites_input(output: str | None, inputs: Iterable[str | Path]) -> bool:
     return any(Path(p).resolve() == target for p in inputs)
 
 
+def orientation_list(text: str) -> tuple[int, ...] | str:
+    """``auto`` or comma-separated angles (``0,90,180,270``) for ``--orientations``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or angles such as 0,90,180,270, got {text!r}") from None
+
+
 def add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | None) -> None:
     """Flags named after :class:`~retinakit.DetectorConfig` fields (argparse ``dest``); defaults shown from it."""
     from retinakit.detector import DetectorConfig
@@ -92,6 +102,17 @@ def add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | No
     g.add_argument("--keep-k", dest="max_detections", type=int, help=f"faces kept per image ({d.max_detections})")
     g.add_argument("--max-size", dest="max_side", type=int, help="shrink images whose long side exceeds this")
     g.add_argument("--short-side", type=int, help="resize so the short side has this many pixels")
+    g.add_argument(
+        "--resize",
+        choices=("auto", "single"),
+        help=f"auto adds the coarser passes large images need for big faces; single runs one pass (default {d.resize})",
+    )
+    g.add_argument(
+        "--orientations",
+        type=orientation_list,
+        help="also run the image turned by these angles, e.g. 0,90,180,270, or 'auto' to pick the upright one "
+        "(default 0: upright only)",
+    )
     g.add_argument("--batch-size", type=int, help=f"images per forward pass (default {d.batch_size})")
     g.add_argument(
         "--batch-pixels", type=int, help=f"network-input pixels per forward pass, bounds memory ({d.batch_pixels:,})"

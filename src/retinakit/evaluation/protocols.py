@@ -9,9 +9,16 @@ from retinakit.detector import DetectorConfig
 
 #: Thresholds every protocol shares (the evaluation convention of the reference implementations):
 #: score > 0.02, top 5,000 anchors into NMS at IoU 0.4, keep 750; fp32, so the published figures are
-#: those of the float model (``--precision int8`` evaluates the int8 one).
+#: those of the float model (``--precision int8`` evaluates the int8 one). Every protocol pins a single
+#: pass per scale (``resize="single"``), so the published figures stay reproducible whatever the
+#: detector's default resize policy.
 EVALUATION = DetectorConfig(
-    precision="fp32", score_threshold=0.02, pre_nms_top_k=5000, nms_threshold=0.4, max_detections=750
+    precision="fp32",
+    score_threshold=0.02,
+    pre_nms_top_k=5000,
+    nms_threshold=0.4,
+    max_detections=750,
+    resize="single",
 )
 
 
@@ -35,6 +42,11 @@ PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
         Protocol("original", "original image size, no resize (biubug6 'origin_size')"),
+        Protocol(
+            "auto",
+            "the detector's default: original size plus the coarser passes large images need",
+            replace(EVALUATION, resize="auto"),
+        ),
         Protocol(
             "ss1600",
             "short side 1600, long side capped at 2150 (biubug6 default)",

@@ -135,7 +135,12 @@ class ResizePolicy:
 def resize(image: np.ndarray, policy: ResizePolicy) -> tuple[np.ndarray, ImageFrame]:
     """Resize a BGR image by ``policy``; returns it with its :class:`ImageFrame`."""
     h, w = image.shape[:2]
-    factor = policy.scale(h, w)
+    return resize_by(image, policy.scale(h, w))
+
+
+def resize_by(image: np.ndarray, factor: float) -> tuple[np.ndarray, ImageFrame]:
+    """Resize a BGR image by ``factor`` (bilinear); returns it with its :class:`ImageFrame`."""
+    h, w = image.shape[:2]
     if factor == 1.0:
         return image, ImageFrame(h, w)
     new_w, new_h = max(1, round(w * factor)), max(1, round(h * factor))

@@ -1,0 +1,172 @@
+"""Faces of every size in one image: the ``auto`` resize policy, and rotated passes.
+
+**Why.** The anchors of the built-in model span 16 to 512 pixels at the network's input. At the
+original size a small face is found, but a face much larger than the largest anchors is not: the
+network sees only its parts, and reports eyes, mouths and cheeks as faces of their own (on a 12 MP
+phone photo: none of the big faces found, and about ten such fragments a photo). Shrinking every
+image (``max_side``) finds the big faces but loses the small ones.
+
+**What ``auto`` does.** The first pass runs at the size the resize policy gives (the original size by
+default), which small faces need. When the image's short side at that pass is above
+:attr:`ScaleConfig.trigger` (a face larger than the anchors can represent would fit in it),
+coarser passes follow, each :attr:`ScaleConfig.step` times smaller, until the short side fits. Each
+pass keeps only the face sizes it represents well: a face goes to the finest pass in which it is
+smaller than :attr:`ScaleConfig.handover` pixels (its longer side at that pass's input). A face of a
+finer pass that lies mostly inside a face of a coarser pass is a fragment of it and is dropped. A
+face of a finer pass large enough to be seen in the next coarser pass (:attr:`ScaleConfig.verify_size`
+pixels there) must be seen there too, even faintly (score >= :attr:`ScaleConfig.verify_score`, IoU >=
+:attr:`ScaleConfig.verify_iou`): at a resolution several times the one it was trained at, the network
+takes textures (dotted fabric, a mesh sweater) for faces, which the coarser view does not. Then NMS over
+the union removes the duplicates at the hand-over sizes. The coarser passes cost
+little: each has 1/16 of the pixels of the one before. An image whose short side is within
+``trigger`` at the first pass (VGA, for instance) runs one pass, exactly as before.
+
+**Rotations.** :func:`rotate_image` and :func:`faces_to_original` run a pass on the image turned by
+a multiple of 90 degrees and map its faces back (boxes and landmarks in the input's frame, the
+landmark order unchanged: it still names the subject's features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from retinakit.core.boxes import box_area, box_iou, nms
+from retinakit.result import Faces
+
+#: Rotations a detector may try, in degrees counter-clockwise.
+ANGLES = (0, 90, 180, 270)
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """The ``auto`` policy's sizes, in pixels at the network input.
+
+    ``handover``: a pass keeps faces whose longer side is below this (the coarsest keeps all larger
+    ones). ``trigger``: a coarser pass is added while the image's short side is above this.
+    ``step``: each coarser pass is this many times smaller. ``inside``: a face with at least this
+    share of its area inside a face of a coarser pass is a fragment of it. ``verify_size``,
+    ``verify_score``, ``verify_iou``: a face of a finer pass whose longer side would be at least
+    ``verify_size`` in the next coarser pass is kept only if that pass has a detection of at least
+    ``verify_score`` overlapping it by IoU ``verify_iou`` (twice the smallest anchor, 16 px, where boxes
+    are still well placed; 0.4 is the NMS IoU).
+
+    Chosen from the recall and fragments of one original-size pass on faces of growing size (made by
+    enlarging photos of the WIDER FACE *training* subset): faces up to 350 px are found with almost
+    no fragments, at 450 px some are missed and fragments appear, beyond 550 px most are fragments.
+    ``trigger`` = 512, the largest anchor, keeps VGA-sized images at one pass.
+    """
+
+    handover: float = 300.0
+    trigger: float = 512.0
+    step: float = 4.0
+    inside: float = 0.5
+    verify_size: float = 32.0
+    verify_score: float = 0.1
+    verify_iou: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not (16 <= self.handover <= self.trigger and self.step > 1 and 0 < self.inside <= 1):
+            raise ValueError(f"need 16 <= handover <= trigger, step > 1 and inside in (0, 1]: {self}")
+        if not (0 <= self.verify_score < 1 and 0 < self.verify_iou <= 1):
+            raise ValueError(f"need verify_score in [0, 1) and verify_iou in (0, 1]: {self}")
+
+
+def pass_factors(height: int, width: int, factor: float, config: ScaleConfig) -> list[float]:
+    """Resize factors of every pass for a ``height`` x ``width`` image whose first pass is at ``factor``."""
+    factors = [factor]
+    short = min(height, width)
+    while short * factors[-1] > config.trigger and short * factors[-1] / config.step >= 16:
+        factors.append(factors[-1] / config.step)
+    return factors
+
+
+def merge_scales(
+    passes: Sequence[tuple[float, Faces]],
+    config: ScaleConfig,
+    score_threshold: float,
+    nms_threshold: float,
+    max_detections: int,
+) -> Faces:
+    """One result from ``(factor, faces in original pixels)`` passes, finest first (see the module docstring).
+
+    The coarser passes' faces may go down to ``config.verify_score`` (they serve as evidence); only
+    faces scoring at least ``score_threshold`` are returned.
+    """
+    if len(passes) == 1:
+        return passes[0][1]
+    kept: list[Faces] = []
+    for i, (factor, faces) in enumerate(passes):
+        size = np.maximum(faces.widths, faces.heights)
+        keep = faces.scores >= score_threshold
+        if i < len(passes) - 1:
+            keep &= size * factor < config.handover
+            coarser_factor, coarser = passes[i + 1]
+            checked = size * coarser_factor >= config.verify_size
+            keep &= ~checked | _seen(faces.boxes, coarser.boxes, config.verify_iou)
+        if i > 0:
+            keep &= size * passes[i - 1][0] >= config.handover
+        kept.append(faces[keep])
+    for i in range(len(kept) - 1):
+        kept[i] = kept[i][~_inside_any(kept[i].boxes, Faces.merge(kept[i + 1 :]).boxes, config.inside)]
+    union = Faces.merge(kept)
+    return union[nms(union.boxes, union.scores, nms_threshold)[:max_detections]]
+
+
+def _seen(boxes: np.ndarray, evidence: np.ndarray, iou: float) -> np.ndarray:
+    """``(N,)`` bool: boxes overlapping one of ``evidence`` by at least ``iou``."""
+    if len(boxes) == 0 or len(evidence) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    return (box_iou(boxes, evidence) >= iou).any(axis=1)
+
+
+def _inside_any(boxes: np.ndarray, containers: np.ndarray, share: float) -> np.ndarray:
+    """``(N,)`` bool: boxes with at least ``share`` of their area inside one of ``containers``."""
+    if len(boxes) == 0 or len(containers) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    top_left = np.maximum(boxes[:, None, :2], containers[None, :, :2])
+    bottom_right = np.minimum(boxes[:, None, 2:], containers[None, :, 2:])
+    overlap = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
+    area = np.maximum(box_area(boxes), 1e-6)
+    return (overlap / area[:, None] >= share).any(axis=1)
+
+
+def rotate_image(image: np.ndarray, angle: int) -> np.ndarray:
+    """``image`` turned ``angle`` degrees counter-clockwise (a multiple of 90), contiguous."""
+    if angle % 90:
+        raise ValueError(f"orientation angles are multiples of 90 degrees, got {angle}")
+    k = (angle // 90) % 4
+    return image if k == 0 else np.ascontiguousarray(np.rot90(image, k))
+
+
+def points_to_original(points: np.ndarray, angle: int, height: int, width: int) -> np.ndarray:
+    """``(..., 2)`` points of the image turned by ``angle`` mapped back onto the ``height`` x ``width`` original."""
+    x, y = points[..., 0], points[..., 1]
+    k = (angle // 90) % 4
+    if k == 0:
+        return points
+    if k == 1:  # turned counter-clockwise: its (x, y) is the original's (W - y, x)
+        mapped = (width - y, x)
+    elif k == 2:
+        mapped = (width - x, height - y)
+    else:
+        mapped = (y, height - x)
+    return np.stack(mapped, axis=-1).astype(points.dtype)
+
+
+def faces_to_original(faces: Faces, angle: int, height: int, width: int) -> Faces:
+    """Faces found in the image turned by ``angle``, in the original's frame and tagged with ``angle``."""
+    corners = faces.boxes.reshape(-1, 2, 2)
+    mapped = points_to_original(corners, angle, height, width)
+    boxes = np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1)
+    landmarks = points_to_original(faces.landmarks, angle, height, width)
+    angles = np.full(len(faces), angle % 360, dtype=np.int64)
+    return Faces(boxes, faces.scores, landmarks, faces.meshes if angle % 360 == 0 else None, angles)
+
+
+def merge_orientations(parts: Sequence[Faces], nms_threshold: float, max_detections: int) -> Faces:
+    """One result from the faces of several orientations: NMS over their union, best score first."""
+    union = Faces.merge(list(parts))
+    return union[nms(union.boxes, union.scores, nms_threshold)[:max_detections]]
