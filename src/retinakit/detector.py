@@ -9,7 +9,7 @@ from typing import Generic, Literal, TypeVar, overload
 
 import numpy as np
 
-from retinakit.config import ModelConfig
+from retinakit.config import ModelConfig, ModelInfo, model_info_for
 from retinakit.errors import DetectionError
 from retinakit.inference.anchors import generate_anchors
 from retinakit.inference.backends import Backend, make_backend, resolve_precision
@@ -172,6 +172,15 @@ class Detector:
     @property
     def model_config(self) -> ModelConfig:
         return self.backend.config
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """Provenance and licence of the weights in use (see :class:`~retinakit.config.ModelInfo`).
+
+        >>> Detector().model_info.licence
+        'MIT'
+        """
+        return model_info_for(self.config.weights, self.model_config.name if self.config.weights else None)
 
     def __repr__(self) -> str:
         path = getattr(self.backend, "path", None) or self.config.weights or "built-in"
