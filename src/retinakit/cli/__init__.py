@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retinakit", description="RetinaFace face detection.")
     parser.add_argument("--version", action="version", version=f"retinakit {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="with --version: each built-in model's provenance and licence"
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,  # not in the sub-commands' namespace
+        help="with --version: the built-in model's provenance and licence",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:

@@ -18,6 +18,7 @@ from retinakit.cli.common import (
     default,
     detector_options,
     int_in,
+    missing_required,
     overwrites_input,
     progress_bar,
     report_empty,
@@ -30,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
     from retinakit.apps.align import MAX_SIZE, MIN_SIZE
 
     p.add_argument("paths", nargs="+", help="image files, directories or glob patterns")
-    p.add_argument("-o", "--output", required=True, help="directory for the crops and index.jsonl")
+    p.add_argument("-o", "--output", help="directory for the crops and index.jsonl (required)")
     alias(p, "--out", dest="output")
     p.add_argument(
         "--crop-size",
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.detector import Detector
     from retinakit.io.inputs import find_images
 
+    if missing_required(args, "align", output="-o/--output"):
+        return EXIT_USAGE
     listing = find_images(args.paths)
     paths = listing.paths
     empty = report_empty("align", listing.empty, "source")

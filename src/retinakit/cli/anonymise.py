@@ -1,4 +1,4 @@
-"""``retinakit anonymise INPUT... --out DIR``: blur, pixelate or paint over faces in images and videos."""
+"""``retinakit anonymise INPUT... -o DIR``: blur, pixelate or paint over faces in images and videos."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from typing import Any
 from retinakit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     add_detector_flags,
     add_progress_flag,
     alias,
     default,
     detector_options,
+    missing_required,
     progress_bar,
     write_records,
 )
@@ -31,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
         help="hide faces in images and videos (blur, pixelate or solid), with a JSON sidecar per output",
     )
     p.add_argument("paths", nargs="+", help="image and video files, directories (searched recursively), globs")
-    p.add_argument("-o", "--output", required=True, help="output directory (anonymised copies, sidecars, index.jsonl)")
+    p.add_argument("-o", "--output", help="output directory: anonymised copies, sidecars, index.jsonl (required)")
     alias(p, "--out", dest="output")
     p.add_argument(
         "--method",
@@ -78,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.apps.track import TrackerConfig
     from retinakit.detector import Detector
 
+    if missing_required(args, "anonymise", output="-o/--output"):
+        return EXIT_USAGE
     # the flags carry the field names; a bad value raises ValueError: a usage error (exit 2) in main()
     config = AnonymiseConfig(**{f.name: getattr(args, f.name) for f in fields(AnonymiseConfig)})
     threshold = args.score_threshold

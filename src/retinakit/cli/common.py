@@ -74,6 +74,19 @@ def alias(p: argparse.ArgumentParser | Any, *names: str, dest: str, **kwargs: An
     p.add_argument(*names, dest=dest, help=argparse.SUPPRESS, **kwargs)
 
 
+def missing_required(args: argparse.Namespace, command: str, **flags: str) -> bool:
+    """Report required flags that were not given (by any spelling, aliases included): True if some are missing.
+
+    argparse's own ``required=True`` does not see a value given through a hidden alias.
+    """
+    missing = [flag for dest, flag in flags.items() if getattr(args, dest, None) is None]
+    if missing:
+        print(
+            f"retinakit {command}: error: the following arguments are required: {', '.join(missing)}", file=sys.stderr
+        )
+    return bool(missing)
+
+
 def add_progress_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-progress",

@@ -14,6 +14,7 @@ from retinakit.cli.common import (
     alias,
     default,
     int_list,
+    missing_required,
     progress_bar,
 )
 
@@ -22,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train or fine-tune on label.txt / WIDER annotations (needs torch)")
     p.add_argument("--model", default="mobilenet0.25", help=f"model preset {default('mobilenet0.25')}")
     alias(p, "--preset", dest="model")
-    p.add_argument("--labels", required=True, help="label.txt (RetinaFace format) or wider_face_*_bbx_gt.txt")
+    p.add_argument("--labels", help="label.txt (RetinaFace format) or wider_face_*_bbx_gt.txt (required)")
     alias(p, "--data", dest="labels")
     p.add_argument("--images", required=True, help="image root the annotation paths are relative to")
     p.add_argument("-o", "--output", dest="out", help=f"output directory {default('runs/train')}")
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     from retinakit.training.loop import TrainConfig, train
 
+    if missing_required(args, "train", labels="--labels"):
+        return EXIT_USAGE
     init = args.init or ["none"]
     if init[0] in ("backbone", "checkpoint"):
         if len(init) != 2:
