@@ -136,8 +136,11 @@ class DetectorConfig:
 class Detector:
     """RetinaFace face detector.
 
+    >>> import skimage.data
     >>> detector = Detector()                      # built-in model, ONNX Runtime, original size
-    >>> faces = detector("photo.jpg")              # Faces: boxes (N, 4), scores (N,), landmarks (N, 5, 2)
+    >>> faces = detector(skimage.data.astronaut(), color="rgb")   # a path, PIL image or array
+    >>> len(faces), faces.landmarks.shape          # boxes (N, 4), scores (N,), landmarks (N, 5, 2)
+    (1, (1, 5, 2))
 
     Keyword arguments are :class:`DetectorConfig` fields (``score_threshold=0.8``,
     ``max_side=1280``, ``backend="torch"`` ...). A ready backend may be passed instead of weights.
@@ -338,7 +341,7 @@ class Detector:
                 h, w = resized[0].shape[:2]
                 raise MemoryError(
                     f"not enough memory to detect on a {w}x{h} network input ({exc}); "
-                    "set max_side (CLI --max-size) to shrink large images"
+                    "set max_side (command line: --max-side) to shrink large images"
                 ) from exc
         return [self._infer_or_split([im], [frame])[0] for im, frame in zip(resized, frames, strict=True)]
 

@@ -49,6 +49,13 @@ class Faces:
     ``landmarks``: ``(N, 5, 2)`` float32 ``(x, y)`` in :class:`retinakit.FaceLandmark` order.
     ``meshes``: each face's dense 3D mesh, only from models with the dense branch run on the
     torch backend (else None).
+
+    >>> import numpy as np
+    >>> faces = Faces(np.array([[10, 10, 50, 60], [0, 0, 8, 8]]), np.array([0.99, 0.4]), np.zeros((2, 5, 2)))
+    >>> len(faces), len(faces[faces.scores > 0.5]), Faces.empty().boxes.shape
+    (2, 1, (0, 4))
+    >>> [face.box.tolist() for face in faces][0]       # iterating gives one Face each
+    [10.0, 10.0, 50.0, 60.0]
     """
 
     boxes: np.ndarray
