@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,26 @@ def test_version_verbose_prints_the_provenance(capsys):
     out = capsys.readouterr().out
     assert out.startswith("retinakit 0.1.0 (Python ")
     assert "  licence: MIT" in out and "  training data: WIDER FACE" in out and "non-commercial research use" in out
+
+
+# ------------------------------------------------------------------ README and documentation
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_is_short_and_its_test_command_is_the_one_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash\n")[1:]]
+    first, second = blocks[0], blocks[1]
+    assert first.endswith("retinakit detect astronaut.jpg --save-images annotated/")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert second in ci  # verbatim, one line
+    assert not re.search(r"!\[[^\]]*\]\((?!https?://)", readme)  # the PyPI description: no relative images
+
+
+@pytest.mark.parametrize("page", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md")))
+def test_user_pages_do_not_mention_our_machines(page):
+    text = (ROOT / page).read_text()
+    for word in ("../shared", "/work/", "this project's", "this change"):
+        assert word not in text, f"{page}: {word!r}"
