@@ -137,9 +137,10 @@ class Detector:
     """RetinaFace face detector.
 
     >>> import skimage.data
-    >>> detector = Detector()                      # built-in model, ONNX Runtime, original size
-    >>> faces = detector(skimage.data.astronaut(), color="rgb")   # a path, PIL image or array
-    >>> len(faces), faces.landmarks.shape          # boxes (N, 4), scores (N,), landmarks (N, 5, 2)
+    >>> detector = Detector()             # built-in model, ONNX Runtime, original size
+    >>> photo = skimage.data.astronaut()  # or a path, a PIL image
+    >>> faces = detector(photo, color="rgb")
+    >>> len(faces), faces.landmarks.shape  # boxes (N, 4), scores (N,), landmarks (N, 5, 2)
     (1, (1, 5, 2))
 
     Keyword arguments are :class:`DetectorConfig` fields (``score_threshold=0.8``,
