@@ -147,6 +147,19 @@ def test_bad_values_are_reported_by_the_flag_typed(tmp_path, astronaut_rgb, caps
     assert "usage: retinakit detect" in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["anonymise", "x.jpg", "-o", "o", "--margin", "-1"], "need --margin >= 0, --blur-sigma > 0 and --blocks >= 1"),
+        (["serve", "--max-queue", "0"], "invalid serve setting(s): --max-queue"),
+    ],
+)
+def test_other_commands_name_the_flag_too(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert f"retinakit {argv[0]}: error: {message}" in capsys.readouterr().err
+
+
 def _run_blocked(module: str, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter in which importing ``module`` fails, as on a base install."""
     script = f"import sys; sys.modules[{module!r}] = None\n" + code
@@ -154,17 +167,28 @@ def _run_blocked(module: str, code: str, cwd: Path) -> subprocess.CompletedProce
 
 
 @pytest.mark.parametrize(
-    ("argv", "line"),
+    ("module", "argv", "line"),
     [
         (
+            "torch",
             ["train", "--labels", "l.txt", "--images", "."],
             "retinakit train needs PyTorch: pip install 'retinakit[torch]'",
         ),
-        (["export", "m.safetensors", "-o", "m.onnx"], "retinakit export needs PyTorch: pip install 'retinakit[torch]'"),
+        (
+            "torch",
+            ["export", "m.safetensors", "-o", "m.onnx"],
+            "retinakit export needs PyTorch: pip install 'retinakit[torch]'",
+        ),
+        ("fastapi", ["serve"], "retinakit serve needs FastAPI: pip install 'retinakit[serve]'"),
+        (
+            "openvino",
+            ["detect", "x.jpg", "--backend", "openvino"],
+            "retinakit detect needs OpenVINO: pip install 'retinakit[openvino]'",
+        ),
     ],
 )
-def test_a_missing_torch_is_named_in_one_line(tmp_path, argv, line):
-    done = _run_blocked("torch", f"from retinakit.cli import main; sys.exit(main({argv!r}))", tmp_path)
+def test_a_missing_extra_is_named_in_one_line(tmp_path, module, argv, line):
+    done = _run_blocked(module, f"from retinakit.cli import main; sys.exit(main({argv!r}))", tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip() == line
 

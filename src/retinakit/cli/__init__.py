@@ -76,13 +76,16 @@ def version_text(verbose: bool) -> str:
     return "\n".join(lines)
 
 
-def missing_extra(command: str, exc: ModuleNotFoundError) -> str | None:
-    """``retinakit train needs PyTorch: pip install 'retinakit[torch]'`` for a known optional module."""
-    known = EXTRAS.get((exc.name or "").split(".")[0])
-    if known is None:
-        return None
-    what, extra = known
-    return f"retinakit {command} needs {what}: pip install 'retinakit[{extra}]'"
+def missing_extra(command: str, exc: ImportError) -> str | None:
+    """``retinakit train needs PyTorch: pip install 'retinakit[torch]'`` when ``exc`` (or what caused it)
+    is a known optional module that is not installed."""
+    error: BaseException | None = exc
+    while error is not None:
+        if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in EXTRAS:
+            what, extra = EXTRAS[(error.name or "").split(".")[0]]
+            return f"retinakit {command} needs {what}: pip install 'retinakit[{extra}]'"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def flag_message(sub: argparse.ArgumentParser, message: str, argv: Sequence[str]) -> str:
@@ -99,15 +102,17 @@ def flag_message(sub: argparse.ArgumentParser, message: str, argv: Sequence[str]
         if typed:
             flags[action.dest] = typed[0]
     message = re.sub(r"\s*\(\w+Config\(.*\)\)$", "", message)
+
+    def swap(match: re.Match[str]) -> str:  # a field name: always when it has "_", else before a comparison
+        word, after = match.group(0), message[match.end() : match.end() + 5]
+        plain = re.match(r" (?:must|needs?|and|>|<|=)|,", after) is not None
+        return flags[word] if word in flags and ("_" in word or plain) else word
+
     lead = re.match(r"(\w+) (must|needs?) ", message)
     if lead and lead.group(1) in flags:
-        return f"{flags[lead.group(1)]}: {message[len(lead.group(1)) + 1 :]}"
-
-    def swap(match: re.Match[str]) -> str:
-        word = match.group(0)
-        return flags.get(word, word) if "_" in word or match.end() < len(message) else word
-
-    return re.sub(r"\b[a-z]+(?:_[a-z0-9]+)*\b(?= (?:must|and|>|<|=)|,)", swap, message)
+        rest = re.sub(r"\b[a-z]+(?:_[a-z0-9]+)+\b", swap, message[lead.end(1) + 1 :])
+        return f"{flags[lead.group(1)]}: {rest}"
+    return re.sub(r"\b[a-z]+(?:_[a-z0-9]+)*\b", swap, message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,12 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if "--version" in argv and not any(a in _command_names(parser) for a in argv):
-        print(version_text("--verbose" in argv or "-v" in argv))
-        return EXIT_OK
-    args = parser.parse_args(argv)
-    sub = _command_names(parser)[args.command]
+    version = "--version" in argv and not any(a in _command_names(parser) for a in argv)
+    args = None if version else parser.parse_args(argv)
+    command = "" if args is None else args.command
     try:
+        if args is None:
+            print(version_text("--verbose" in argv or "-v" in argv))
+            return EXIT_OK
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
@@ -129,14 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except ModuleNotFoundError as exc:
-        print(missing_extra(args.command, exc) or f"retinakit {args.command}: error: {exc}", file=sys.stderr)
+    except ImportError as exc:  # an optional dependency that is not installed: name the extra
+        print(missing_extra(command, exc) or f"retinakit {command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (RetinakitError, FileNotFoundError, ImportError, OSError) as exc:
-        print(f"retinakit {args.command}: error: {exc}", file=sys.stderr)
+    except (RetinakitError, FileNotFoundError, OSError) as exc:
+        print(f"retinakit {command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (ValueError, KeyError) as exc:  # an option value the configuration rejects: name the flag
         message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+        sub = _command_names(parser)[command]
         sub.print_usage(sys.stderr)
         print(f"{sub.prog}: error: {flag_message(sub, message, argv)}", file=sys.stderr)
         return EXIT_USAGE
