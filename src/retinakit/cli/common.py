@@ -107,26 +107,34 @@ def add_detector_flags(
     from retinakit.detector import DetectorConfig
 
     d = shown or DetectorConfig()
-    threshold = d.score_threshold if default_threshold is None else default_threshold
     g = p.add_argument_group("detector")
+    _add_model_flags(g, d)
+    _add_postprocess_flags(g, d, default_threshold)
+    _add_resize_flags(g, d, resize_note)
+    _add_tta_flags(p.add_argument_group("test-time augmentation (paper: --scales 500,800,1100,1400,1700 --flip)"), d)
+
+
+def _add_model_flags(g: Any, d: Any) -> None:
+    """Which model runs where: weights, backend, precision, preset, device, threads."""
     g.add_argument("--weights", help="ONNX file or PyTorch checkpoint (default: the built-in MobileNet-0.25)")
     g.add_argument("--backend", choices=("onnx", "openvino", "torch"), help=f"runtime {default(d.backend)}")
-    precision = (
-        "auto: the backend's fastest built-in path that holds fp32 accuracy on this CPU"
-        if d.precision == "auto"
-        else d.precision
-    )
+    auto = "auto: the backend's fastest built-in path that holds fp32 accuracy on this CPU"
     g.add_argument(
         "--precision",
         choices=("auto", "fp32", "int8", "bf16"),
-        help=f"fp32 forces float; int8 the built-in int8 model (onnx or openvino); bf16 with --backend openvino "
-        f"(where the CPU has bf16) {default(precision)}",
+        help="fp32 forces float; int8 the built-in int8 model (onnx or openvino); bf16 with --backend openvino "
+        f"(where the CPU has bf16) {default(auto if d.precision == 'auto' else d.precision)}",
     )
     g.add_argument(
         "--model", help="model preset for weights that carry no config, e.g. mobilenet0.25 (default: the file's own)"
     )
     g.add_argument("--device", help=f"torch device, e.g. cpu or cuda, for --backend torch {default(d.device)}")
     g.add_argument("--threads", type=int, help="CPU threads of each inference call (default: one per physical core)")
+
+
+def _add_postprocess_flags(g: Any, d: Any, default_threshold: float | None) -> None:
+    """What is kept: score threshold (argparse default ``default_threshold``, None: the config's), NMS, top-k."""
+    threshold = d.score_threshold if default_threshold is None else default_threshold
     g.add_argument(
         "--threshold",
         dest="score_threshold",
@@ -137,41 +145,38 @@ def add_detector_flags(
     )
     g.add_argument("--nms-threshold", type=float, help=f"NMS IoU threshold {default(d.nms_threshold)}")
     g.add_argument(
-        "--top-k", dest="pre_nms_top_k", metavar="K", type=int, help=f"best anchors into NMS {default(d.pre_nms_top_k)}"
+        "--top-k", dest="pre_nms_top_k", metavar="K", type=int, help=f"anchors into NMS {default(d.pre_nms_top_k)}"
     )
     g.add_argument(
-        "--keep-k",
-        dest="max_detections",
-        metavar="K",
-        type=int,
-        help=f"faces kept per image {default(d.max_detections)}",
+        "--keep-k", dest="max_detections", metavar="K", type=int, help=f"faces kept {default(d.max_detections)}"
     )
+
+
+def _add_resize_flags(g: Any, d: Any, note: str | None) -> None:
+    """How images are resized and batched: long/short side, images and pixels per pass."""
+    original = "original size"
     g.add_argument(
         "--max-side",
-        dest="max_side",
         metavar="PIXELS",
         type=int,
-        help="shrink images whose long side exceeds this many pixels "
-        + (resize_note or default(d.max_side if d.max_side else "original size")),
+        help=f"shrink images whose long side exceeds this {note or default(d.max_side or original)}",
     )
     alias(g, "--max-size", dest="max_side", type=int)
     g.add_argument(
         "--short-side",
         metavar="PIXELS",
         type=int,
-        help="resize so the short side has this many pixels "
-        + (resize_note or default(d.short_side if d.short_side else "original size")),
+        help=f"resize so the short side has this many pixels {note or default(d.short_side or original)}",
     )
     g.add_argument("--batch-size", type=int, help=f"images per forward pass {default(d.batch_size)}")
     g.add_argument(
-        "--batch-pixels",
-        type=int,
-        help=f"network-input pixels per forward pass, bounds memory {default(d.batch_pixels)}",
+        "--batch-pixels", type=int, help=f"network-input pixels per pass, bounds memory {default(d.batch_pixels)}"
     )
-    t = p.add_argument_group("test-time augmentation (paper: --scales 500,800,1100,1400,1700 --flip)")
-    t.add_argument(
-        "--scales", type=int_list, help=f"comma-separated short-side sizes, one pass each {default(d.scales)}"
-    )
+
+
+def _add_tta_flags(t: Any, d: Any) -> None:
+    """Test-time augmentation: scales, flip, their cap and how passes are merged."""
+    t.add_argument("--scales", type=int_list, help=f"comma-separated short sides, one pass each {default(d.scales)}")
     t.add_argument("--flip", action="store_true", default=None, help="add a horizontally flipped pass per scale")
     t.add_argument("--tta-max-side", type=int, help=f"cap on the long side of any pass {default(d.tta_max_side)}")
     t.add_argument("--merge", choices=("vote", "nms"), help=f"merge passes by box voting or NMS {default(d.merge)}")

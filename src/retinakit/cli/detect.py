@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.detector import Detector
     from retinakit.errors import OutputError
     from retinakit.io.inputs import find_images
-    from retinakit.io.video import VideoError, camera_index, detect_video, is_video_source
+    from retinakit.io.video import VideoError, camera_index, is_video_source
 
     videos = [p for p in args.paths if is_video_source(p)]
     listing = find_images([p for p in args.paths if not is_video_source(p)])
@@ -85,14 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         print(f"retinakit detect: {detector!r}", file=sys.stderr)
     names = OutputNames(file_inputs)
-    video_detector, tracker_config = detector, None
-    if args.track:  # ByteTrack-style: the detector runs lower, the tracker keeps what it can follow
-        from retinakit.apps.track import TrackerConfig
-        from retinakit.detector import DetectorConfig
-
-        high = options.get("score_threshold", DetectorConfig.score_threshold)
-        tracker_config = TrackerConfig(high_threshold=high, low_threshold=min(TrackerConfig.low_threshold, high))
-        video_detector = Detector(**(options | {"score_threshold": tracker_config.low_threshold}))
+    video_detector, tracker_config = _for_tracking(detector, options) if args.track else (detector, None)
     out = open_output(args.output)
     failed = len(empty)
     tally = Tally()
@@ -112,27 +105,7 @@ def run(args: argparse.Namespace) -> int:
             failed += write_records(tally.images(records), out, "detect", "path")
         for video in videos:
             try:
-                annotated = None
-                if args.save_images:
-                    camera = camera_index(video)
-                    annotated = (
-                        Path(args.save_images) / f"camera_{camera}.mp4"
-                        if camera is not None
-                        else names.annotated(args.save_images, video, ".mp4")
-                    )
-                tracker = None
-                if tracker_config is not None:
-                    from retinakit.apps.track import FaceTracker
-
-                    tracker = FaceTracker(tracker_config)
-                frames = detect_video(
-                    video,
-                    video_detector,
-                    tracker=tracker,
-                    every=args.every,
-                    annotated=annotated,
-                    progress=progress_bar(not args.no_progress, "frame"),
-                )
+                frames = _video_records(video, args, names, video_detector, tracker_config)
                 write_records(tally.frames(frames), out, "detect", "source")
             except (VideoError, OutputError) as exc:
                 failed += 1
@@ -146,6 +119,39 @@ def run(args: argparse.Namespace) -> int:
         total = len(paths) + len(videos) + len(empty)
         print(f"retinakit detect: {failed} of {total} inputs failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _for_tracking(detector: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+    """ByteTrack-style: the detector runs at the tracker's low threshold, the tracker keeps what it can follow."""
+    from retinakit.apps.track import TrackerConfig
+    from retinakit.detector import Detector, DetectorConfig
+
+    high = options.get("score_threshold", DetectorConfig.score_threshold)
+    config = TrackerConfig(high_threshold=high, low_threshold=min(TrackerConfig.low_threshold, high))
+    return Detector(**(options | {"score_threshold": config.low_threshold})), config
+
+
+def _video_records(
+    video: str, args: argparse.Namespace, names: Any, detector: Any, tracker_config: Any
+) -> Iterator[dict[str, Any]]:
+    """One video's or camera's frame records, with its annotated copy and tracker when asked for."""
+    from retinakit.io.video import camera_index, detect_video
+
+    annotated = None
+    if args.save_images:
+        camera = camera_index(video)
+        annotated = (
+            Path(args.save_images) / f"camera_{camera}.mp4"
+            if camera is not None
+            else names.annotated(args.save_images, video, ".mp4")
+        )
+    tracker = None
+    if tracker_config is not None:
+        from retinakit.apps.track import FaceTracker
+
+        tracker = FaceTracker(tracker_config)
+    progress = progress_bar(not args.no_progress, "frame")
+    return detect_video(video, detector, tracker=tracker, every=args.every, annotated=annotated, progress=progress)
 
 
 class Tally:

@@ -49,6 +49,20 @@ def add_parser(subparsers: Any) -> None:
         default=d.batch_window_ms,
         help=f"micro-batching: how long a batch waits for more requests, ms {default(d.batch_window_ms)}",
     )
+    _add_limit_flags(p, d)
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help=f"server log {default('info')}",
+    )
+    add_detector_flags(p, d.default_threshold, DetectorConfig(max_side=d.default_max_side))
+    alias(p, "--max-batch", dest="batch_size", type=int)  # micro-batching: --batch-size images per pass
+    p.set_defaults(func=run)
+
+
+def _add_limit_flags(p: argparse.ArgumentParser, d: ServeConfig) -> None:
+    """What the service accepts: queue, timeout, upload and pixel limits, browser origins."""
     p.add_argument(
         "--max-queue",
         type=int,
@@ -79,15 +93,6 @@ def add_parser(subparsers: Any) -> None:
         default=[],
         help="allow this browser origin, repeatable (default: none, CORS off)",
     )
-    p.add_argument(
-        "--log-level",
-        default="info",
-        choices=("critical", "error", "warning", "info", "debug"),
-        help=f"server log {default('info')}",
-    )
-    add_detector_flags(p, d.default_threshold, DetectorConfig(max_side=d.default_max_side))
-    alias(p, "--max-batch", dest="batch_size", type=int)  # micro-batching: --batch-size images per pass
-    p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:

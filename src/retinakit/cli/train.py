@@ -53,6 +53,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--max-steps-per-epoch", type=int, help="cut epochs short, for quick experiments (default: no limit)"
     )
+    _add_evaluation_and_model_flags(p)
+    add_progress_flag(p)
+    p.set_defaults(func=run)
+
+
+def _add_evaluation_and_model_flags(p: argparse.ArgumentParser) -> None:
+    """Periodic WIDER evaluation, BatchNorm, deformable convolutions, the dense branch."""
     p.add_argument("--val-images", help="WIDER val image root for periodic evaluation (default: none)")
     p.add_argument("--val-ground-truth", help="directory of the official .mat files (default: none)")
     p.add_argument(
@@ -86,8 +93,6 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--pixel-weight", type=float, help=f"weight of the dense pixel loss, λ3 {default(0.001)}")
     p.add_argument("--pixel-faces", type=int, help=f"faces per image the pixel loss renders {default(8)}")
-    add_progress_flag(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
