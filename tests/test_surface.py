@@ -263,6 +263,17 @@ def test_heic_without_the_extra_names_it(tmp_path, astronaut_rgb, monkeypatch):
     assert str(info.value) == f"{path}: HEIC/HEIF image: reading it needs the heif extra: pip install 'retinakit[heif]'"
 
 
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_a_truncated_heic_or_avif_is_an_image_error_naming_the_file(tmp_path, astronaut_rgb, suffix):
+    from retinakit import ImageError, read_image
+
+    path = _astronaut_file(tmp_path, astronaut_rgb, suffix)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(path.read_bytes()[:600])
+    with pytest.raises(ImageError, match=f"^{re.escape(str(cut))}: not a decodable"):
+        read_image(cut)
+
+
 def test_dash_reads_one_image_from_standard_input(tmp_path, astronaut_rgb, capsys, monkeypatch):
     data = cv2.imencode(".png", astronaut_rgb[:, :, ::-1])[1].tobytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
