@@ -249,7 +249,7 @@ def test_outputs_that_would_overwrite_inputs_are_refused(clashing_tree, capsys):
     assert main(["detect", str(photo), "-o", str(photo), "--no-progress"]) == 2
     assert "would overwrite an input file" in capsys.readouterr().err
     # annotated copies written into the input tree itself: same relative names as the inputs
-    folder = clashing_tree / "2023"  # the only input is 2023/party/img1.jpg: its output name is party/img1.jpg
+    folder = clashing_tree / "2023" / "party"  # the only input is 2023/party/img1.jpg: its output name is img1.jpg
     assert main(["detect", str(folder), "--save-images", str(folder), "--no-progress"]) == 1
     captured = capsys.readouterr()
     assert "refusing to overwrite the input" in captured.err
@@ -263,11 +263,12 @@ def test_output_names_are_relative_to_the_common_root(tmp_path):
     assert names.root == tmp_path
     assert names.relative(a) == Path("2023/party/img1.jpg")
     single = OutputNames([a])
-    assert single.relative(a) == Path("party/img1.jpg")  # at least folder/name, as WIDER wants
-    assert single.annotated("out", a) == Path("out/party/img1.jpg")
-    assert single.annotated("out", a.with_suffix(".JPEG")) == Path("out/party/img1.JPEG")
+    assert single.relative(a) == Path("img1.jpg")  # a single input lands directly in the output folder
+    assert single.annotated("out", a) == Path("out/img1.jpg")
+    assert single.annotated("out", a.with_suffix(".JPEG")) == Path("out/img1.JPEG")
+    assert single.wider("wider", a) == (Path("wider"), "party/img1")  # WIDER keeps event/name
     with pytest.raises(OutputError, match="refusing to overwrite the input"):
-        single.annotated(tmp_path / "2023", a)
+        single.annotated(tmp_path / "2023" / "party", a)
 
 
 # ------------------------------------------------------------------ 3. inputs read as something else

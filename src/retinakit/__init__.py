@@ -1,13 +1,15 @@
 """retinakit: RetinaFace face detection with built-in weights, ONNX Runtime by default.
 
+>>> import skimage.data                     # a photo to try it on
 >>> from retinakit import Detector
->>> faces = Detector()("photo.jpg")
->>> faces.boxes, faces.scores, faces.landmarks   # (N, 4) xyxy, (N,), (N, 5, 2)
+>>> faces = Detector()(skimage.data.astronaut(), color="rgb")   # or a path: Detector()("photo.jpg")
+>>> faces.boxes.shape, faces.scores.shape, faces.landmarks.shape   # xyxy pixels, scores, 5 landmarks
+((1, 4), (1,), (1, 5, 2))
 
 PyTorch is optional: it is imported only by the ``torch`` backend, training and export.
 """
 
-from retinakit.config import AnchorConfig, InputConfig, ModelConfig, get_preset
+from retinakit.config import AnchorConfig, InputConfig, ModelConfig, ModelInfo, get_preset
 from retinakit.core.images import read_image
 from retinakit.detector import Detector, DetectorConfig
 from retinakit.errors import ImageError
@@ -28,6 +30,7 @@ __all__ = [
     "ImageError",
     "InputConfig",
     "ModelConfig",
+    "ModelInfo",
     "PostprocessConfig",
     "ResizePolicy",
     "__version__",

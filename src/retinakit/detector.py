@@ -9,7 +9,7 @@ from typing import Generic, Literal, TypeVar, overload
 
 import numpy as np
 
-from retinakit.config import ModelConfig
+from retinakit.config import ModelConfig, ModelInfo, model_info_for
 from retinakit.core.anchors import generate_anchors
 from retinakit.core.outputs import DenseRawOutputs, RawOutputs, dense_params_of
 from retinakit.errors import DetectionError
@@ -160,8 +160,12 @@ class DetectorConfig:
 class Detector:
     """RetinaFace face detector.
 
-    >>> detector = Detector()                      # built-in model, ONNX Runtime, original size
-    >>> faces = detector("photo.jpg")              # Faces: boxes (N, 4), scores (N,), landmarks (N, 5, 2)
+    >>> import skimage.data
+    >>> detector = Detector()             # built-in model, ONNX Runtime, original size
+    >>> photo = skimage.data.astronaut()  # or a path, a PIL image
+    >>> faces = detector(photo, color="rgb")
+    >>> len(faces), faces.landmarks.shape  # boxes (N, 4), scores (N,), landmarks (N, 5, 2)
+    (1, (1, 5, 2))
 
     Keyword arguments are :class:`DetectorConfig` fields (``score_threshold=0.8``,
     ``max_side=1280``, ``backend="torch"`` ...). A ready backend may be passed instead of weights.
@@ -198,6 +202,15 @@ class Detector:
     @property
     def model_config(self) -> ModelConfig:
         return self.backend.config
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """Provenance and licence of the weights in use (see :class:`~retinakit.config.ModelInfo`).
+
+        >>> Detector().model_info.licence
+        'MIT'
+        """
+        return model_info_for(self.config.weights, self.model_config.name if self.config.weights else None)
 
     def __repr__(self) -> str:
         path = getattr(self.backend, "path", None) or self.config.weights or "built-in"
@@ -404,7 +417,7 @@ class Detector:
                 h, w = resized[0].shape[:2]
                 raise MemoryError(
                     f"not enough memory to detect on a {w}x{h} network input ({exc}); "
-                    "set max_side (CLI --max-size) to shrink large images"
+                    "set max_side (command line: --max-side) to shrink large images"
                 ) from exc
         return [self._infer_or_split([im], [frame], post)[0] for im, frame in zip(resized, frames, strict=True)]
 

@@ -14,7 +14,13 @@ import numpy as np
 
 
 class FaceLandmark(IntEnum):
-    """Index of each landmark in a ``(N, 5, 2)`` landmark array."""
+    """Index of each landmark in a ``(N, 5, 2)`` landmark array; left and right as seen in the image.
+
+    >>> import numpy as np
+    >>> landmarks = np.arange(20, dtype=np.float32).reshape(2, 5, 2)
+    >>> landmarks[:, FaceLandmark.NOSE].tolist()      # (x, y) of each face's nose
+    [[4.0, 5.0], [14.0, 15.0]]
+    """
 
     LEFT_EYE = 0
     RIGHT_EYE = 1

@@ -52,6 +52,13 @@ class Faces:
     ``angles``: ``(N,)`` int, only from a detector run with ``orientations`` (else None): the
     rotation, in degrees counter-clockwise (0, 90, 180 or 270), that made this face upright in the
     pass that found it. Boxes and landmarks are always in the input image's own frame.
+
+    >>> import numpy as np
+    >>> faces = Faces(np.array([[10, 10, 50, 60], [0, 0, 8, 8]]), np.array([0.99, 0.4]), np.zeros((2, 5, 2)))
+    >>> len(faces), len(faces[faces.scores > 0.5]), Faces.empty().boxes.shape
+    (2, 1, (0, 4))
+    >>> [face.box.tolist() for face in faces][0]       # iterating gives one Face each
+    [10.0, 10.0, 50.0, 60.0]
     """
 
     boxes: np.ndarray

@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from retinakit.core.images import read_image
+from retinakit.core.images import STDIN, read_image
 from retinakit.detector import Detector
 from retinakit.errors import OutputError
 from retinakit.io.batching import Progress, no_progress
@@ -62,26 +62,30 @@ def output_name(path: Path, base: Path | None, suffix: str) -> Path:
 class OutputNames:
     """Output file names of one run: unique, reversible, and never one of the run's inputs.
 
-    Each output keeps its input's path below the *common input root*, the deepest folder that holds
-    the grandparent folder of every input, so an output always keeps at least its folder name
-    (``2023/party/img1.jpg`` and ``2024/party/img1.jpg`` stay apart; a single ``event/img.jpg``
-    gives ``event/img...``). :meth:`claim` refuses a name that is an input or was already given out.
+    Each output keeps its input's path below the *common input folder*, the deepest folder that
+    holds every input: a single input, or inputs from one folder, land directly in the output
+    folder (``astronaut.jpg`` -> ``annotated/astronaut.jpg``); inputs from several folders keep
+    what tells them apart (``2023/party/img1.jpg`` and ``2024/party/img1.jpg``). WIDER files keep
+    one folder more, as the WIDER submission layout wants (``event/name.txt``). Standard input
+    (``-``) is named ``stdin``. :meth:`claim` refuses a name that is an input or was already given out.
     """
 
     def __init__(self, inputs: Sequence[str | os.PathLike]) -> None:
-        files = [Path(os.path.abspath(p)) for p in inputs]
-        self.root = Path(os.path.commonpath([p.parent.parent for p in files])) if files else Path.cwd()
+        files = [Path(os.path.abspath(p)) for p in inputs if os.fspath(p) != STDIN]
+        self.root = Path(os.path.commonpath([p.parent for p in files])) if files else Path.cwd()
+        self._wider_root = Path(os.path.commonpath([p.parent.parent for p in files])) if files else Path.cwd()
         self._inputs = {p.resolve(): p for p in files}
         self._claimed: dict[Path, Path] = {}
 
-    def relative(self, path: str | os.PathLike) -> Path:
-        """``path`` below the common root (at least ``folder/name``), extension kept."""
+    def relative(self, path: str | os.PathLike, root: Path | None = None) -> Path:
+        """``path`` below the common input folder (or ``root``), extension kept; ``-`` is ``stdin``."""
+        if os.fspath(path) == STDIN:
+            return Path("stdin")
         full = Path(os.path.abspath(path))
         try:
-            rel = full.relative_to(self.root)
+            return full.relative_to(root or self.root)
         except ValueError:  # not one of the run's inputs
-            rel = Path(full.parent.name) / full.name
-        return rel if len(rel.parts) > 1 else Path("images") / rel
+            return Path(full.name)
 
     def claim(self, target: Path, source: str | os.PathLike) -> Path:
         """``target``, once checked: raises :class:`OutputError` if it is an input or another input's output."""
@@ -96,7 +100,7 @@ class OutputNames:
     def annotated(self, directory: str | os.PathLike, source: str | os.PathLike, suffix: str = ".jpg") -> Path:
         """Annotated copy: ``directory/<relative path>``, with ``suffix`` appended unless the name ends with it.
 
-        ``party/img1.jpg`` -> ``party/img1.jpg``; ``a.tiff`` -> ``a.tiff.jpg``, ``a.webp`` -> ``a.webp.jpg``
+        ``img1.jpg`` -> ``img1.jpg``; ``a.tiff`` -> ``a.tiff.jpg``, ``a.webp`` -> ``a.webp.jpg``
         (``.jpeg`` counts as ``.jpg`` for images).
         """
         rel = self.relative(source)
@@ -108,7 +112,9 @@ class OutputNames:
         """WIDER submission file: ``(folder, "event/name")`` for ``write_wider_file``, i.e.
         ``directory/<relative folder>/<name without extension>.txt`` (the WIDER naming; two inputs
         that differ only by extension are refused by :meth:`claim`)."""
-        rel = self.relative(source)
+        rel = self.relative(source, self._wider_root)
+        if len(rel.parts) < 2:  # at least folder/name, as the WIDER layout wants
+            rel = Path("images") / rel
         base = Path(directory) / rel.parent.parent
         self.claim(base / rel.parent.name / f"{rel.stem}.txt", source)
         return base, f"{rel.parent.name}/{rel.stem}"

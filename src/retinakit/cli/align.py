@@ -13,8 +13,12 @@ from retinakit.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_detector_flags,
+    add_progress_flag,
+    alias,
+    default,
     detector_options,
     int_in,
+    missing_required,
     overwrites_input,
     progress_bar,
     report_empty,
@@ -27,14 +31,16 @@ def add_parser(subparsers: Any) -> None:
     from retinakit.ops.align import MAX_SIZE, MIN_SIZE
 
     p.add_argument("paths", nargs="+", help="image files, directories or glob patterns")
-    p.add_argument("--out", required=True, help="directory for the crops and index.jsonl")
+    p.add_argument("-o", "--output", help="directory for the crops and index.jsonl (required)")
+    alias(p, "--out", dest="output")
     p.add_argument(
-        "--size",
+        "--crop-size",
         type=int_in(MIN_SIZE, MAX_SIZE),
         default=112,
-        help=f"crop size in pixels, {MIN_SIZE}-{MAX_SIZE} (template scaled by size/112)",
+        help=f"crop size in pixels, {MIN_SIZE}-{MAX_SIZE}; the template is scaled by size/112 {default(112)}",
     )
-    p.add_argument("--no-progress", action="store_true")
+    alias(p, "--size", dest="crop_size", type=int_in(MIN_SIZE, MAX_SIZE))
+    add_progress_flag(p)
     add_detector_flags(p, 0.9)
     p.set_defaults(func=run)
 
@@ -44,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.detector import Detector
     from retinakit.io.inputs import find_images
 
+    if missing_required(args, "align", output="-o/--output"):
+        return EXIT_USAGE
     listing = find_images(args.paths)
     paths = listing.paths
     empty = report_empty("align", listing.empty, "source")
@@ -52,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     options = {"score_threshold": 0.9, **detector_options(args)}
     detector = Detector(**options)
-    out_dir = Path(args.out)
+    out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     index_path = out_dir / "index.jsonl"
     if overwrites_input(str(index_path), paths):
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         for record in empty:
             index.write(json.dumps(record) + "\n")
         records = align_paths(
-            paths, detector, out_dir, size=args.size, progress=progress_bar(not args.no_progress, "img")
+            paths, detector, out_dir, size=args.crop_size, progress=progress_bar(not args.no_progress, "img")
         )
         failed = len(empty) + write_records(records, index, "align", "source")
     print(f"crops and index.jsonl in {out_dir}", file=sys.stderr)

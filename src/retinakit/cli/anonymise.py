@@ -1,4 +1,4 @@
-"""``retinakit anonymise INPUT... --out DIR``: blur, pixelate or paint over faces in images and videos."""
+"""``retinakit anonymise INPUT... -o DIR``: blur, pixelate or paint over faces in images and videos."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ from typing import Any
 from retinakit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     add_detector_flags,
+    add_progress_flag,
+    alias,
+    default,
     detector_options,
+    missing_required,
     progress_bar,
     write_records,
 )
@@ -28,17 +33,34 @@ def add_parser(subparsers: Any) -> None:
         help="hide faces in images and videos (blur, pixelate or solid), with a JSON sidecar per output",
     )
     p.add_argument("paths", nargs="+", help="image and video files, directories (searched recursively), globs")
-    p.add_argument("--out", required=True, help="output directory (anonymised copies, sidecars, index.jsonl)")
-    p.add_argument("--method", choices=("blur", "pixelate", "solid"), default="blur", help="default blur")
-    p.add_argument("--shape", choices=("ellipse", "rectangle"), default="ellipse", help="default ellipse")
-    p.add_argument("--margin", type=float, default=0.25, help="added on each side, fraction of box size (0.25)")
-    p.add_argument("--blur-sigma", type=float, default=0.125, help="blur sigma, fraction of the region size")
-    p.add_argument("--blocks", type=int, default=8, help="pixelate: cells across the region (default 8)")
-    p.add_argument("--color", type=_color, default=(0, 0, 0), help="solid: B,G,R (default 0,0,0)")
-    p.add_argument("--tta", action="store_true", help="images: the paper's multi-scale + flip test-time augmentation")
+    p.add_argument("-o", "--output", help="output directory: anonymised copies, sidecars, index.jsonl (required)")
+    alias(p, "--out", dest="output")
+    p.add_argument(
+        "--method",
+        choices=("blur", "pixelate", "solid"),
+        default="blur",
+        help=f"how faces are hidden {default('blur')}",
+    )
+    p.add_argument(
+        "--shape", choices=("ellipse", "rectangle"), default="ellipse", help=f"region hidden {default('ellipse')}"
+    )
+    p.add_argument(
+        "--margin", type=float, default=0.25, help=f"added on each side, fraction of the box size {default(0.25)}"
+    )
+    p.add_argument(
+        "--blur-sigma",
+        type=float,
+        default=0.125,
+        help=f"blur: Gaussian sigma, fraction of the region size {default(0.125)}",
+    )
+    p.add_argument("--blocks", type=int, default=8, help=f"pixelate: cells across the region {default(8)}")
+    p.add_argument("--color", type=_color, default=(0, 0, 0), help=f"solid: fill colour B,G,R {default('0,0,0')}")
+    alias(p, "--tta", dest="tta", action="store_true")  # = --scales 500,800,1100,1400,1700 --flip
     p.add_argument("--no-track", action="store_true", help="videos: frame by frame, no tracking (gaps not bridged)")
-    p.add_argument("--bridge-frames", type=int, default=10, help="videos: frames a missed face stays hidden (10)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--bridge-frames", type=int, default=10, help=f"videos: frames a missed face stays hidden {default(10)}"
+    )
+    add_progress_flag(p)
     add_detector_flags(p, DEFAULT_THRESHOLD)
     p.set_defaults(func=run)
 
@@ -59,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.detector import Detector
     from retinakit.ops.masks import AnonymiseConfig
 
+    if missing_required(args, "anonymise", output="-o/--output"):
+        return EXIT_USAGE
     # the flags carry the field names; a bad value raises ValueError: a usage error (exit 2) in main()
     config = AnonymiseConfig(**{f.name: getattr(args, f.name) for f in fields(AnonymiseConfig)})
     threshold = args.score_threshold
@@ -72,12 +96,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     options = detector_options(args)
     still_options = options | ({"scales": PAPER_SCALES, "flip": True} if args.tta else {})
+    video_options = {k: v for k, v in options.items() if k not in ("scales", "flip")}  # TTA: images only
     video_detector = None
     if videos:  # with tracking the detector runs at the tracker's low threshold (its second stage)
-        video_detector = Detector(**(options | {"score_threshold": tracker.low_threshold if tracker else threshold}))
+        low = tracker.low_threshold if tracker else threshold
+        video_detector = Detector(**(video_options | {"score_threshold": low}))
     detector = Detector(**still_options) if images or video_detector is None else video_detector
     root = Path(args.paths[0]) if len(args.paths) == 1 and Path(args.paths[0]).is_dir() else None
-    out = Path(args.out)
+    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "index.jsonl", "w") as index:
         records = anonymise_paths(

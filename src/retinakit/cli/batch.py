@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from retinakit.cli.common import EXIT_FAILED, EXIT_OK, add_detector_flags, detector_options
+from retinakit.cli.common import EXIT_FAILED, EXIT_OK, add_detector_flags, add_progress_flag, default, detector_options
 
 
 def add_parser(subparsers: Any) -> None:
@@ -17,19 +17,29 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("source", help="directory (recursive), glob pattern, or .txt/.csv/.parquet list of paths")
     p.add_argument("output", help="directory of Parquet shards (part-*.parquet) and the job manifest")
-    p.add_argument("--root", help="base of relative paths in a list and of output names (default: the source's)")
-    p.add_argument("--shard-size", type=int, default=1000, help="images per Parquet shard (default 1000)")
-    p.add_argument("--crops", metavar="DIR", help="also write aligned face crops here (<path>_<face>.png)")
-    p.add_argument("--crop-size", type=int, default=112, help="crop size in pixels (default 112)")
-    p.add_argument("--save-images", metavar="DIR", help="also write annotated copies here")
-    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray")
+    p.add_argument(
+        "--root",
+        help="base of relative paths in a listing and of output names (default: the listing's folder, or the source)",
+    )
+    p.add_argument("--shard-size", type=int, default=1000, help=f"images per Parquet shard {default(1000)}")
+    p.add_argument(
+        "--crops", metavar="DIR", help="also write aligned face crops here, <path>_<face>.png (default: none)"
+    )
+    p.add_argument("--crop-size", type=int, default=112, help=f"crop size in pixels {default(112)}")
+    p.add_argument("--save-images", metavar="DIR", help="also write annotated copies here (default: none)")
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help=f"local processes or a Ray cluster {default('local')}",
+    )
     p.add_argument("--workers", type=int, help="local: decoding processes (default: one per CPU; 0: in-process)")
     p.add_argument("--address", help="ray: address of a running cluster (default: start a local instance)")
     p.add_argument("--num-cpus", type=int, help="ray: CPUs of the local instance (default: all)")
     p.add_argument("--actors", type=int, help="ray: detector actors (default: as many as the CPUs allow)")
-    p.add_argument("--actor-cpus", type=int, default=1, help="ray: CPUs (= inference threads) per actor (default 1)")
-    p.add_argument("--decode-cpus", type=float, default=0.5, help="ray: CPUs per decoding task (default 0.5)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--actor-cpus", type=int, default=1, help=f"ray: CPUs (= inference threads) per actor {default(1)}")
+    p.add_argument("--decode-cpus", type=float, default=0.5, help=f"ray: CPUs per decoding task {default(0.5)}")
+    add_progress_flag(p)
     add_detector_flags(p, None)
     p.set_defaults(func=run)
 

@@ -62,6 +62,39 @@ def overwrites_input(output: str | None, inputs: Iterable[str | Path]) -> bool:
     return any(Path(p).resolve() == target for p in inputs)
 
 
+def default(value: object) -> str:
+    """The one way help texts show a default: ``(default: VALUE)``."""
+    if isinstance(value, (tuple, list)):
+        value = ",".join(str(v) for v in value) or "none"
+    return f"(default: {value})"
+
+
+def alias(p: argparse.ArgumentParser | Any, *names: str, dest: str, **kwargs: Any) -> None:
+    """Old spellings of a flag, accepted for one release and hidden from ``--help``."""
+    p.add_argument(*names, dest=dest, help=argparse.SUPPRESS, **kwargs)
+
+
+def missing_required(args: argparse.Namespace, command: str, **flags: str) -> bool:
+    """Report required flags that were not given (by any spelling, aliases included): True if some are missing.
+
+    argparse's own ``required=True`` does not see a value given through a hidden alias.
+    """
+    missing = [flag for dest, flag in flags.items() if getattr(args, dest, None) is None]
+    if missing:
+        print(
+            f"retinakit {command}: error: the following arguments are required: {', '.join(missing)}", file=sys.stderr
+        )
+    return bool(missing)
+
+
+def add_progress_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: a bar on standard error if it is a terminal)",
+    )
+
+
 def orientation_list(text: str) -> tuple[int, ...] | str:
     """``auto`` or comma-separated angles (``0,90,180,270``) for ``--orientations``."""
     if text.strip().lower() == "auto":
@@ -72,58 +105,106 @@ def orientation_list(text: str) -> tuple[int, ...] | str:
         raise argparse.ArgumentTypeError(f"expected 'auto' or angles such as 0,90,180,270, got {text!r}") from None
 
 
-def add_detector_flags(p: argparse.ArgumentParser, default_threshold: float | None) -> None:
-    """Flags named after :class:`~retinakit.DetectorConfig` fields (argparse ``dest``); defaults shown from it."""
+def add_detector_flags(
+    p: argparse.ArgumentParser, default_threshold: float | None, shown: Any = None, resize_note: str | None = None
+) -> None:
+    """Flags named after :class:`~retinakit.DetectorConfig` fields (argparse ``dest``).
+
+    Their argparse defaults are None (the config decides); the help shows the value the command
+    really uses: ``shown`` (a DetectorConfig, e.g. an evaluation protocol's) or DetectorConfig's own,
+    ``default_threshold`` for the threshold, ``resize_note`` for the resize flags.
+    """
     from retinakit.detector import DetectorConfig
 
-    d = DetectorConfig()
+    d = shown or DetectorConfig()
     g = p.add_argument_group("detector")
+    _add_model_flags(g, d)
+    _add_postprocess_flags(g, d, default_threshold)
+    _add_resize_flags(g, d, resize_note)
+    _add_tta_flags(p.add_argument_group("test-time augmentation (paper: --scales 500,800,1100,1400,1700 --flip)"), d)
+
+
+def _add_model_flags(g: Any, d: Any) -> None:
+    """Which model runs where: weights, backend, precision, preset, device, threads."""
     g.add_argument("--weights", help="ONNX file or PyTorch checkpoint (default: the built-in MobileNet-0.25)")
-    g.add_argument("--backend", choices=("onnx", "openvino", "torch"), help=f"runtime (default: {d.backend})")
+    g.add_argument("--backend", choices=("onnx", "openvino", "torch"), help=f"runtime {default(d.backend)}")
+    auto = "auto: the backend's fastest built-in path that holds fp32 accuracy on this CPU"
     g.add_argument(
         "--precision",
         choices=("auto", "fp32", "int8", "bf16"),
-        help=f"{d.precision} (default: the backend's fastest built-in path that holds fp32 accuracy on this "
-        "CPU); fp32 forces float; int8 the built-in int8 model (onnx or openvino); bf16 with --backend openvino "
-        "(where the CPU has bf16)",
+        help="fp32 forces float; int8 the built-in int8 model (onnx or openvino); bf16 with --backend openvino "
+        f"(where the CPU has bf16) {default(auto if d.precision == 'auto' else d.precision)}",
     )
-    g.add_argument("--model", help="model preset for weights that carry no config (e.g. mobilenet0.25)")
-    g.add_argument("--device", help="torch device, e.g. cpu or cuda (torch backend)")
-    g.add_argument("--threads", type=int, help="CPU threads for inference")
+    g.add_argument(
+        "--model", help="model preset for weights that carry no config, e.g. mobilenet0.25 (default: the file's own)"
+    )
+    g.add_argument("--device", help=f"torch device, e.g. cpu or cuda, for --backend torch {default(d.device)}")
+    g.add_argument("--threads", type=int, help="CPU threads of each inference call (default: one per physical core)")
+
+
+def _add_postprocess_flags(g: Any, d: Any, default_threshold: float | None) -> None:
+    """What is kept: score threshold (argparse default ``default_threshold``, None: the config's), NMS, top-k."""
+    threshold = d.score_threshold if default_threshold is None else default_threshold
     g.add_argument(
         "--threshold",
         dest="score_threshold",
+        metavar="SCORE",
         type=float,
         default=default_threshold,
-        help=f"minimum face score ({d.score_threshold if default_threshold is None else default_threshold})",
+        help=f"minimum face score, in [0, 1) {default(threshold)}",
     )
-    g.add_argument("--nms-threshold", type=float, help=f"NMS IoU threshold (default {d.nms_threshold})")
-    g.add_argument("--top-k", dest="pre_nms_top_k", type=int, help=f"best anchors into NMS (default {d.pre_nms_top_k})")
-    g.add_argument("--keep-k", dest="max_detections", type=int, help=f"faces kept per image ({d.max_detections})")
-    g.add_argument("--max-size", dest="max_side", type=int, help="shrink images whose long side exceeds this")
-    g.add_argument("--short-side", type=int, help="resize so the short side has this many pixels")
+    g.add_argument("--nms-threshold", type=float, help=f"NMS IoU threshold {default(d.nms_threshold)}")
+    g.add_argument(
+        "--top-k", dest="pre_nms_top_k", metavar="K", type=int, help=f"anchors into NMS {default(d.pre_nms_top_k)}"
+    )
+    g.add_argument(
+        "--keep-k", dest="max_detections", metavar="K", type=int, help=f"faces kept {default(d.max_detections)}"
+    )
+
+
+def _add_resize_flags(g: Any, d: Any, note: str | None) -> None:
+    """How images are resized and batched: long/short side, images and pixels per pass."""
+    original = "original size"
+    g.add_argument(
+        "--max-side",
+        metavar="PIXELS",
+        type=int,
+        help=f"shrink images whose long side exceeds this {note or default(d.max_side or original)}",
+    )
+    alias(g, "--max-size", dest="max_side", type=int)
+    g.add_argument(
+        "--short-side",
+        metavar="PIXELS",
+        type=int,
+        help=f"resize so the short side has this many pixels {note or default(d.short_side or original)}",
+    )
     g.add_argument(
         "--resize",
         choices=("auto", "single"),
-        help=f"auto adds the coarser passes large images need for big faces; single runs one pass (default {d.resize})",
+        help="auto: the first pass plus the coarser passes a large image needs for big faces; single: the first "
+        f"pass only {default(d.resize)}",
     )
     g.add_argument(
         "--orientations",
+        metavar="ANGLES",
         type=orientation_list,
-        help="also run the image turned by these angles, e.g. 0,90,180,270, or 'auto' to pick the upright one "
-        "(default 0: upright only)",
+        help="also detect with the image turned by these angles (counter-clockwise), e.g. 0,90,180,270, or auto "
+        f"to pick the upright one {default(d.orientations)}",
     )
-    g.add_argument("--batch-size", type=int, help=f"images per forward pass (default {d.batch_size})")
+    g.add_argument("--batch-size", type=int, help=f"images per forward pass {default(d.batch_size)}")
     g.add_argument(
-        "--batch-pixels", type=int, help=f"network-input pixels per forward pass, bounds memory ({d.batch_pixels:,})"
+        "--batch-pixels", type=int, help=f"network-input pixels per pass, bounds memory {default(d.batch_pixels)}"
     )
-    t = p.add_argument_group("test-time augmentation (paper: --scales 500,800,1100,1400,1700 --flip)")
-    t.add_argument("--scales", type=int_list, help="comma-separated short-side sizes, one pass each")
+
+
+def _add_tta_flags(t: Any, d: Any) -> None:
+    """Test-time augmentation: scales, flip, their cap and how passes are merged."""
+    t.add_argument("--scales", type=int_list, help=f"comma-separated short sides, one pass each {default(d.scales)}")
     t.add_argument("--flip", action="store_true", default=None, help="add a horizontally flipped pass per scale")
-    t.add_argument("--tta-max-side", type=int, help=f"cap on the long side of any pass (default {d.tta_max_side})")
-    t.add_argument("--merge", choices=("vote", "nms"), help=f"merge passes by box voting or NMS (default {d.merge})")
-    t.add_argument("--vote-iou", type=float, help=f"IoU that joins a box voting cluster (default {d.vote_iou})")
-    t.add_argument("--vote-score", choices=("max", "mean", "consensus"), help=f"score rule ({d.vote_score})")
+    t.add_argument("--tta-max-side", type=int, help=f"cap on the long side of any pass {default(d.tta_max_side)}")
+    t.add_argument("--merge", choices=("vote", "nms"), help=f"merge passes by box voting or NMS {default(d.merge)}")
+    t.add_argument("--vote-iou", type=float, help=f"IoU that joins a box voting cluster {default(d.vote_iou)}")
+    t.add_argument("--vote-score", choices=("max", "mean", "consensus"), help=f"score rule {default(d.vote_score)}")
 
 
 def detector_options(args: argparse.Namespace) -> dict[str, Any]:

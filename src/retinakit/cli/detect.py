@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from retinakit.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_detector_flags,
+    add_progress_flag,
+    default,
     detector_options,
     int_in,
     open_output,
@@ -31,24 +34,29 @@ def add_parser(subparsers: Any) -> None:
         help="image files, directories (searched recursively), glob patterns, video files, or camera:N "
         "(a bare N means camera N only when no file or folder N exists)",
     )
-    p.add_argument("-o", "--output", help="JSON-lines output file (default: standard output)")
+    p.add_argument("-o", "--output", help="JSON-lines file of the faces (default: standard output)")
     p.add_argument(
         "--save-images",
         metavar="DIR",
-        help="write annotated copies here, at their path below the common input folder (a.png -> a.png.jpg, "
-        "clip.avi -> clip.avi.mp4)",
+        help="write annotated copies here (default: none): one input or inputs from one folder land directly in DIR "
+        "(astronaut.jpg -> DIR/astronaut.jpg, a.png -> DIR/a.png.jpg, clip.avi -> DIR/clip.avi.mp4); inputs from "
+        "several folders keep their path below the common folder",
     )
     p.add_argument(
-        "--save-meshes", metavar="DIR", help="write each face's dense mesh as .obj (dense-branch model, torch backend)"
+        "--save-meshes",
+        metavar="DIR",
+        help="write each face's dense mesh as .obj: dense-branch model, torch backend (default: none)",
     )
-    p.add_argument("--wider", metavar="DIR", help="write WIDER-format txt files here (folder/name.txt)")
-    p.add_argument("--every", type=int_in(1), default=1, help="videos: process every N-th frame (default 1)")
+    p.add_argument(
+        "--wider", metavar="DIR", help="write WIDER-format txt files here, DIR/folder/name.txt (default: none)"
+    )
+    p.add_argument("--every", type=int_in(1), default=1, help=f"videos: process every N-th frame {default(1)}")
     p.add_argument(
         "--track",
         action="store_true",
         help="videos: follow faces across frames; records carry a stable track_id (retinakit.apps.track)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flag(p)
     p.add_argument("-v", "--verbose", action="store_true", help="say which inference path runs (on standard error)")
     add_detector_flags(p, None)
     p.set_defaults(func=run)
@@ -56,7 +64,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from retinakit.apps.files import OutputNames, detect_paths
-    from retinakit.apps.video import detect_video
     from retinakit.detector import Detector
     from retinakit.errors import OutputError, VideoError
     from retinakit.io.inputs import find_images
@@ -78,16 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         print(f"retinakit detect: {detector!r}", file=sys.stderr)
     names = OutputNames(file_inputs)
-    video_detector, tracker_config = detector, None
-    if args.track:  # ByteTrack-style: the detector runs lower, the tracker keeps what it can follow
-        from retinakit.apps.track import TrackerConfig
-        from retinakit.detector import DetectorConfig
-
-        high = options.get("score_threshold", DetectorConfig.score_threshold)
-        tracker_config = TrackerConfig(high_threshold=high, low_threshold=min(TrackerConfig.low_threshold, high))
-        video_detector = Detector(**(options | {"score_threshold": tracker_config.low_threshold}))
+    video_detector, tracker_config = _for_tracking(detector, options) if args.track else (detector, None)
     out = open_output(args.output)
     failed = len(empty)
+    tally = Tally()
     try:
         for record in empty:
             out.write(json.dumps(record) + "\n")
@@ -101,31 +102,11 @@ def run(args: argparse.Namespace) -> int:
                 save_meshes=args.save_meshes,
                 progress=progress_bar(not args.no_progress, "img"),
             )
-            failed += write_records(records, out, "detect", "path")
+            failed += write_records(tally.images(records), out, "detect", "path")
         for video in videos:
             try:
-                annotated = None
-                if args.save_images:
-                    camera = camera_index(video)
-                    annotated = (
-                        Path(args.save_images) / f"camera_{camera}.mp4"
-                        if camera is not None
-                        else names.annotated(args.save_images, video, ".mp4")
-                    )
-                tracker = None
-                if tracker_config is not None:
-                    from retinakit.apps.track import FaceTracker
-
-                    tracker = FaceTracker(tracker_config)
-                frames = detect_video(
-                    video,
-                    video_detector,
-                    tracker=tracker,
-                    every=args.every,
-                    annotated=annotated,
-                    progress=progress_bar(not args.no_progress, "frame"),
-                )
-                write_records(frames, out, "detect", "source")
+                frames = _video_records(video, args, names, video_detector, tracker_config)
+                write_records(tally.frames(frames), out, "detect", "source")
             except (VideoError, OutputError) as exc:
                 failed += 1
                 print(f"retinakit detect: {exc}", file=sys.stderr)
@@ -133,7 +114,79 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+    print(f"retinakit detect: {tally.summary(args)}", file=sys.stderr)
     if failed:
         total = len(paths) + len(videos) + len(empty)
         print(f"retinakit detect: {failed} of {total} inputs failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _for_tracking(detector: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+    """ByteTrack-style: the detector runs at the tracker's low threshold, the tracker keeps what it can follow."""
+    from retinakit.apps.track import TrackerConfig
+    from retinakit.detector import Detector, DetectorConfig
+
+    high = options.get("score_threshold", DetectorConfig.score_threshold)
+    config = TrackerConfig(high_threshold=high, low_threshold=min(TrackerConfig.low_threshold, high))
+    return Detector(**(options | {"score_threshold": config.low_threshold})), config
+
+
+def _video_records(
+    video: str, args: argparse.Namespace, names: Any, detector: Any, tracker_config: Any
+) -> Iterator[dict[str, Any]]:
+    """One video's or camera's frame records, with its annotated copy and tracker when asked for."""
+    from retinakit.apps.video import detect_video
+    from retinakit.io.video import camera_index
+
+    annotated = None
+    if args.save_images:
+        camera = camera_index(video)
+        annotated = (
+            Path(args.save_images) / f"camera_{camera}.mp4"
+            if camera is not None
+            else names.annotated(args.save_images, video, ".mp4")
+        )
+    tracker = None
+    if tracker_config is not None:
+        from retinakit.apps.track import FaceTracker
+
+        tracker = FaceTracker(tracker_config)
+    progress = progress_bar(not args.no_progress, "frame")
+    return detect_video(video, detector, tracker=tracker, every=args.every, annotated=annotated, progress=progress)
+
+
+class Tally:
+    """Counts what a run wrote, for its one-line summary on standard error."""
+
+    def __init__(self) -> None:
+        self.counts = {"images": 0, "frames": 0, "faces": 0, "copies": 0}
+
+    def images(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            if "faces" in record:
+                self.counts["images"] += 1
+                self.counts["faces"] += len(record["faces"])
+                self.counts["copies"] += "error" not in record
+            yield record
+
+    def frames(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            self.counts["frames"] += "faces" in record
+            self.counts["faces"] += len(record.get("faces", ()))
+            yield record
+
+    def summary(self, args: argparse.Namespace) -> str:
+        """``2 images, 3 faces; JSON lines to faces.jsonl; 2 annotated copies in annotated/``."""
+        c = self.counts
+        done = [f"{c['images']} image{'s' * (c['images'] != 1)}"]
+        if c["frames"]:
+            done.append(f"{c['frames']} video frame{'s' * (c['frames'] != 1)}")
+        parts = [", ".join([*done, f"{c['faces']} face{'s' * (c['faces'] != 1)}"])]
+        parts.append(f"JSON lines to {'standard output' if args.output in (None, '-') else args.output}")
+        if args.save_images:
+            parts.append(f"{c['copies']} annotated cop{'ies' if c['copies'] != 1 else 'y'} in {args.save_images}")
+        if args.wider:
+            parts.append(f"WIDER files in {args.wider}")
+        if args.save_meshes:
+            parts.append(f"meshes in {args.save_meshes}")
+        return "; ".join(parts)

@@ -12,6 +12,7 @@ from retinakit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_detector_flags,
+    add_progress_flag,
     detector_options,
     progress_bar,
 )
@@ -20,22 +21,40 @@ from retinakit.cli.common import (
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("evaluate", help="WIDER FACE evaluation with the official protocol")
     p.add_argument("--ground-truth", required=True, help="directory of the official wider_*_val.mat files")
-    p.add_argument("--images", help="WIDER image root (event/name.jpg); runs the detector")
-    p.add_argument("--subset", help="image list (event/name.jpg per line) to evaluate on")
-    from retinakit.evaluation.protocols import PROTOCOLS
+    p.add_argument(
+        "--images", help="WIDER image root (event/name.jpg); runs the detector (default: none, evaluate --predictions)"
+    )
+    p.add_argument(
+        "--subset",
+        help="image list (event/name.jpg per line) to evaluate on (default: every image of the ground truth)",
+    )
+    from retinakit.evaluation.protocols import EVALUATION, PROTOCOLS
 
-    p.add_argument("--protocol", default="original", choices=sorted(PROTOCOLS), help="test protocol (default original)")
-    p.add_argument("--predictions", help="submission directory: evaluated as is without --images, else written to")
-    p.add_argument("--output", default="wider_eval", help="directory for results JSON, curves PNG, predictions")
-    p.add_argument("--no-progress", action="store_true")
-    add_detector_flags(p, None)
+    p.add_argument(
+        "--protocol",
+        default="original",
+        choices=sorted(PROTOCOLS),
+        help="test protocol: how images are resized and which TTA runs (default: original)",
+    )
+    p.add_argument(
+        "--predictions",
+        help="submission directory: evaluated as is without --images, else written to (default: OUTPUT/predictions)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="wider_eval",
+        help="directory for results JSON, curves PNG, predictions (default: wider_eval)",
+    )
+    add_progress_flag(p)
+    add_detector_flags(p, None, EVALUATION, "(default: the --protocol's)")
     p.set_defaults(func=run)
 
     p = subparsers.add_parser("evaluate-landmarks", help="landmark NME on faces with five-point ground truth")
     p.add_argument("--labels", required=True, help="RetinaFace label.txt with landmarks")
     p.add_argument("--images", required=True, help="image root the label paths are relative to")
-    p.add_argument("--output", help="write the figures and CED curve as JSON here")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("-o", "--output", help="write the figures and CED curve as JSON here (default: none)")
+    add_progress_flag(p)
     add_detector_flags(p, 0.02)
     p.set_defaults(func=run_landmarks)
 

@@ -14,9 +14,13 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("export", help="export a PyTorch checkpoint to ONNX")
     p.add_argument("weights", help="checkpoint (.safetensors, .pth)")
     p.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    p.add_argument("--model", help="model preset, for checkpoints without a config")
-    p.add_argument("--opset", type=int, help="ONNX opset (default 17; 19 for models with deformable convolutions)")
-    p.add_argument("--no-dense", action="store_true", help="leave out the dense branch (boxes and landmarks only)")
+    p.add_argument("--model", help="model preset, for checkpoints without a config (default: the checkpoint's own)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: 17; 19 for models with deformable convolutions)")
+    p.add_argument(
+        "--no-dense",
+        action="store_true",
+        help="leave out the dense branch: boxes and landmarks only (default: keep it)",
+    )
     p.set_defaults(func=run)
 
 

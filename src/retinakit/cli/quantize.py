@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from retinakit.cli.common import EXIT_OK
+from retinakit.cli.common import EXIT_OK, default
 
 
 def add_parser(subparsers: Any) -> None:
@@ -19,28 +19,34 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("calibration", nargs="+", help="calibration images: files, directories or globs (training data)")
     p.add_argument("-o", "--output", required=True, help="int8 ONNX file to write")
     p.add_argument("--weights", help="float ONNX model to quantise (default: the built-in MobileNet-0.25)")
-    p.add_argument("--model", help="model preset, for ONNX files without a stored config")
-    p.add_argument("--num-images", type=int, default=d.num_images, help=f"calibration images used ({d.num_images})")
-    p.add_argument("--max-side", type=int, default=d.max_side, help=f"calibration long side ({d.max_side})")
-    p.add_argument("--ranges", choices=("mse", "minmax"), default=d.ranges, help=f"activation ranges ({d.ranges})")
+    p.add_argument("--model", help="model preset, for ONNX files without a stored config (default: the file's own)")
+    p.add_argument(
+        "--num-images", type=int, default=d.num_images, help=f"calibration images used {default(d.num_images)}"
+    )
+    p.add_argument("--max-side", type=int, default=d.max_side, help=f"calibration long side {default(d.max_side)}")
+    p.add_argument(
+        "--ranges", choices=("mse", "minmax"), default=d.ranges, help=f"activation ranges {default(d.ranges)}"
+    )
     p.add_argument(
         "--keep-float",
         default=",".join(d.keep_float),
-        help=f"comma-separated node-name prefixes kept in fp32 (default {','.join(d.keep_float)}; '' for none)",
+        help=f"comma-separated node-name prefixes kept in fp32, '' for none {default(','.join(d.keep_float))}",
     )
     p.add_argument(
         "--equalise",
         default=",".join(d.equalise),
         help="comma-separated node-name prefixes of convolutions whose output channels are equalised before "
-        "quantising (retinakit.onnx.equalise; default: none), e.g. /backbone/stage1",
+        "quantising (retinakit.onnx.equalise), e.g. /backbone/stage1 (default: none)",
     )
     p.add_argument(
         "--equalise-strength",
         type=float,
         default=d.equalise_strength,
-        help=f"exponent for activations feeding dense convolutions, 0..1 ({d.equalise_strength})",
+        help=f"exponent for activations feeding dense convolutions, 0..1 {default(d.equalise_strength)}",
     )
-    p.add_argument("--float-input", action="store_true", help="keep the float NCHW input (default: uint8 image input)")
+    p.add_argument(
+        "--float-input", action="store_true", help="keep the float NCHW input (default: a uint8 image input)"
+    )
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from retinakit.apps.serve.config import API_KEY_ENV, ServeConfig
-from retinakit.cli.common import EXIT_OK, add_detector_flags, detector_options
+from retinakit.cli.common import EXIT_OK, add_detector_flags, alias, default, detector_options
+from retinakit.detector import DetectorConfig
 
 
 def add_parser(subparsers: Any) -> None:
@@ -16,31 +17,86 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="face detection over HTTP with a web page (needs the 'serve' extra)",
         description="Serve POST /v1/detect, /v1/align, /healthz, /readyz, /metrics, the page at / and the docs at "
-        "/docs. --threshold and --max-size are the defaults of requests; the model runs at --min-threshold.",
+        "/docs. --threshold and --max-side are the defaults of requests; the model runs at --min-threshold.",
     )
     d = ServeConfig()
-    p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}: this machine only)")
-    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port})")
+    p.add_argument(
+        "--host", default=d.host, help=f"address to listen on; 127.0.0.1 is this machine only {default(d.host)}"
+    )
+    p.add_argument("--port", type=int, default=d.port, help=f"port {default(d.port)}")
     p.add_argument("--api-key", help=f"require this key (default: ${API_KEY_ENV} if set, else no authentication)")
-    p.add_argument("--min-threshold", type=float, default=d.detector.score_threshold, help="lowest request threshold")
-    p.add_argument("--engine", choices=("batch", "pool"), default=d.engine, help="micro-batching or a worker pool")
-    p.add_argument("--workers", type=int, default=d.workers, help=f"inference threads (default {d.workers})")
-    p.add_argument("--max-batch", type=int, default=d.max_batch, help=f"images per batch (default {d.max_batch})")
-    p.add_argument("--batch-window-ms", type=float, default=d.batch_window_ms, help="micro-batching window")
-    p.add_argument("--max-queue", type=int, default=d.max_queue, help="requests admitted at once; then 503")
-    p.add_argument("--timeout", type=float, default=d.request_timeout, help="request timeout in seconds (504)")
-    p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20, help="upload size limit (413)")
-    p.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6, help="pixel limit (413)")
-    p.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
-    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    add_detector_flags(p, d.default_threshold)
+    p.add_argument(
+        "--min-threshold",
+        type=float,
+        default=d.detector.score_threshold,
+        help=f"lowest threshold a request may ask for {default(d.detector.score_threshold)}",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("batch", "pool"),
+        default=d.engine,
+        help=f"a worker pool or micro-batching {default(d.engine)}",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help=f"requests detected at once, in worker threads (--threads: CPU threads of each) {default(d.workers)}",
+    )
+    p.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=d.batch_window_ms,
+        help=f"micro-batching: how long a batch waits for more requests, ms {default(d.batch_window_ms)}",
+    )
+    _add_limit_flags(p, d)
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help=f"server log {default('info')}",
+    )
+    add_detector_flags(p, d.default_threshold, DetectorConfig(max_side=d.default_max_side))
+    alias(p, "--max-batch", dest="batch_size", type=int)  # micro-batching: --batch-size images per pass
     p.set_defaults(func=run)
+
+
+def _add_limit_flags(p: argparse.ArgumentParser, d: ServeConfig) -> None:
+    """What the service accepts: queue, timeout, upload and pixel limits, browser origins."""
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=d.max_queue,
+        help=f"requests admitted at once; one more gets 503 {default(d.max_queue)}",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=d.request_timeout,
+        help=f"request timeout in seconds (504) {default(d.request_timeout)}",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=d.max_upload_bytes / 2**20,
+        help=f"upload size limit in MiB (413) {default(d.max_upload_bytes / 2**20)}",
+    )
+    p.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=d.max_pixels / 1e6,
+        help=f"pixel limit in millions (413) {default(d.max_pixels / 1e6)}",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="allow this browser origin, repeatable (default: none, CORS off)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
     """The ServeConfig of the flags; the detector flags build the detector's config."""
-    from retinakit.detector import DetectorConfig
-
     options = detector_options(args)
     threshold = options.pop("score_threshold", ServeConfig.default_threshold)
     max_side = options.pop("max_side", ServeConfig.default_max_side)
@@ -55,7 +111,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         default_max_side=max_side or None,
         engine=args.engine,
         workers=args.workers,
-        max_batch=args.max_batch,
+        max_batch=args.batch_size or ServeConfig.max_batch,
         batch_window_ms=args.batch_window_ms,
         max_queue=args.max_queue,
         request_timeout=args.timeout,

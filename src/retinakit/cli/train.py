@@ -10,48 +10,69 @@ from typing import Any
 from retinakit.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
+    add_progress_flag,
+    alias,
+    default,
     int_list,
+    missing_required,
     progress_bar,
 )
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train or fine-tune on label.txt / WIDER annotations (needs torch)")
-    p.add_argument("--preset", dest="model", default="mobilenet0.25", help="model preset (default mobilenet0.25)")
-    p.add_argument(
-        "--data", dest="labels", required=True, help="label.txt (RetinaFace format) or wider_face_*_bbx_gt.txt"
-    )
+    p.add_argument("--model", default="mobilenet0.25", help=f"model preset {default('mobilenet0.25')}")
+    alias(p, "--preset", dest="model")
+    p.add_argument("--labels", help="label.txt (RetinaFace format) or wider_face_*_bbx_gt.txt (required)")
+    alias(p, "--data", dest="labels")
     p.add_argument("--images", required=True, help="image root the annotation paths are relative to")
-    p.add_argument("--out", help="output directory (default runs/train)")
-    p.add_argument("--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH")
-    p.add_argument("--loss", choices=("paper", "biubug6"), help="loss preset (default paper)")
-    p.add_argument("--epochs", type=int, help="epochs (default 80; warm-up and milestones scale with it)")
-    p.add_argument("--batch-size", type=int, help="images per step (default 32)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-2)")
-    p.add_argument("--warmup-lr", type=float, help="learning rate at the start of warm-up (default 1e-3)")
-    p.add_argument("--warmup-epochs", type=float, help="warm-up length (default 5/80 of the epochs)")
-    p.add_argument("--milestones", type=int_list, help="epochs where lr drops by --gamma (default 55,68 of 80, scaled)")
-    p.add_argument("--gamma", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--image-size", type=int, help="training crop size (default 640)")
-    p.add_argument("--workers", type=int, help="data-loading worker processes (default 2)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("-o", "--output", dest="out", help=f"output directory {default('runs/train')}")
+    alias(p, "--out", dest="out")
+    p.add_argument(
+        "--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH (default: none)"
+    )
+    p.add_argument("--loss", choices=("paper", "biubug6"), help=f"loss preset {default('paper')}")
+    p.add_argument("--epochs", type=int, help=f"epochs; warm-up and milestones scale with them {default(80)}")
+    p.add_argument("--batch-size", type=int, help=f"images per step and process {default(32)}")
+    p.add_argument("--lr", type=float, help=f"peak learning rate {default(0.01)}")
+    p.add_argument("--warmup-lr", type=float, help=f"learning rate at the start of warm-up {default(0.001)}")
+    p.add_argument("--warmup-epochs", type=float, help="warm-up length (default: 5/80 of the epochs)")
+    p.add_argument(
+        "--milestones", type=int_list, help="epochs where the lr drops by --gamma (default: 55,68 of 80, scaled)"
+    )
+    p.add_argument("--gamma", type=float, help=f"learning-rate factor at each milestone {default(0.1)}")
+    p.add_argument("--weight-decay", type=float, help=f"SGD weight decay {default(0.0005)}")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum {default(0.9)}")
+    p.add_argument("--image-size", type=int, help=f"training crop size in pixels {default(640)}")
+    p.add_argument("--workers", type=int, help=f"data-loading worker processes {default(2)}")
+    p.add_argument("--device", help=f"cpu, cuda, cuda:1 ... {default('auto')}")
     p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")
-    p.add_argument("--log-every", type=int)
-    p.add_argument("--max-steps-per-epoch", type=int, help="cut epochs short (quick experiments)")
-    p.add_argument("--val-images", help="WIDER val image root for periodic evaluation")
-    p.add_argument("--val-ground-truth", help="directory of the official .mat files")
-    p.add_argument("--val-list", help="image list to evaluate on (e.g. val-dev image_list.txt)")
-    p.add_argument("--val-max-side", type=int, help="resize for periodic evaluation (default 1024)")
-    p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 0: never)")
+    p.add_argument("--seed", type=int, help=f"seed of the data order and augmentation {default(0)}")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUTPUT/last.pt")
+    p.add_argument("--log-every", type=int, help=f"steps between log lines {default(10)}")
+    p.add_argument(
+        "--max-steps-per-epoch", type=int, help="cut epochs short, for quick experiments (default: no limit)"
+    )
+    _add_evaluation_and_model_flags(p)
+    add_progress_flag(p)
+    p.set_defaults(func=run)
+
+
+def _add_evaluation_and_model_flags(p: argparse.ArgumentParser) -> None:
+    """Periodic WIDER evaluation, BatchNorm, deformable convolutions, the dense branch."""
+    p.add_argument("--val-images", help="WIDER val image root for periodic evaluation (default: none)")
+    p.add_argument("--val-ground-truth", help="directory of the official .mat files (default: none)")
+    p.add_argument(
+        "--val-subset", dest="val_list", help="image list to evaluate on, e.g. image_list.txt (default: all)"
+    )
+    alias(p, "--val-list", dest="val_list")
+    p.add_argument("--val-max-side", type=int, help=f"long side for periodic evaluation {default(1024)}")
+    p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default: 0, never)")
     p.add_argument(
         "--freeze-bn",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="keep BatchNorm statistics fixed (default: on for --init builtin, whose BN is folded)",
+        help="keep BatchNorm statistics fixed (default: off)",
     )
     p.add_argument(
         "--deformable",
@@ -62,7 +83,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--dcn-offset-lr-mult",
         type=float,
-        help="learning-rate multiplier of the DCN offset/mask predictors (default 0.1, as DCN v2 / RetinaFace)",
+        help=f"learning-rate multiplier of the DCN offset/mask predictors, as DCN v2 / RetinaFace {default(0.1)}",
     )
     p.add_argument(
         "--sync-bn", action="store_true", default=None, help="SyncBatchNorm across torchrun processes (CUDA only)"
@@ -70,10 +91,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--dense", action="store_true", default=None, help="add the dense regression branch (mesh + pixel loss)"
     )
-    p.add_argument("--pixel-weight", type=float, help="weight of the dense pixel loss, λ3 (default 0.001)")
-    p.add_argument("--pixel-faces", type=int, help="faces per image the pixel loss renders (default 8)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run)
+    p.add_argument("--pixel-weight", type=float, help=f"weight of the dense pixel loss, λ3 {default(0.001)}")
+    p.add_argument("--pixel-faces", type=int, help=f"faces per image the pixel loss renders {default(8)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     from retinakit.training.loop import TrainConfig, train
 
+    if missing_required(args, "train", labels="--labels"):
+        return EXIT_USAGE
     init = args.init or ["none"]
     if init[0] in ("backbone", "checkpoint"):
         if len(init) != 2:

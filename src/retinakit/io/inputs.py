@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Image file extensions a folder scan picks up (case-insensitive). A file named explicitly is read
-#: whatever its extension, so its decoder decides. All of these decode with OpenCV.
+#: whatever its extension, so its decoder decides. OpenCV decodes these; HEIC/HEIF (and AVIF where
+#: OpenCV's build cannot) need the ``heif`` extra (see :func:`retinakit.core.images.read_image`).
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm"}
+    | {".heic", ".heif", ".avif"}
 )
 
 
