@@ -146,7 +146,8 @@ def anonymise_video(
     With ``tracker`` the detector should run at ``tracker.low_threshold`` or lower and faces are
     those of :class:`FaceTracker` (``threshold`` is its ``high_threshold``), including boxes
     predicted through short gaps; without it, each frame's faces scoring at least ``threshold``.
-    A frame that cannot be decoded is written black and listed in ``bad_frames``. The sidecar's
+    A frame that cannot be decoded, or whose detection fails, is written black and listed in
+    ``bad_frames`` (a face is never shown unhidden). The sidecar's
     ``frames`` lists the frames in which something was hidden.
     """
     capture = open_capture(source)
@@ -160,16 +161,13 @@ def anonymise_video(
         for outcome in detector.stream(frames, frame_image, readahead=0):
             index = outcome.item[0]
             count = index + 1
-            if isinstance(outcome.error, VideoError):
+            if outcome.error is not None or outcome.faces is None or outcome.image is None:
+                # not decodable, or its detection failed: written black (never shown unhidden), listed
                 out.bad(index)
-                faces = Faces.empty()
-            elif outcome.error is not None or outcome.faces is None or outcome.image is None:
-                raise outcome.error or VideoError(f"{source}: frame {index}: no result")
-            else:
-                faces = outcome.faces
-            shown, extra = _faces_to_hide(faces, follow, threshold)
-            if outcome.image is not None:
-                out.good(index, outcome.image, shown, extra)
+                _faces_to_hide(Faces.empty(), follow, threshold)
+                continue
+            shown, extra = _faces_to_hide(outcome.faces, follow, threshold)
+            out.good(index, outcome.image, shown, extra)
     finally:
         capture.release()
         out.close()
@@ -252,5 +250,6 @@ def anonymise_paths(
         }
         bad = content["bad_frames"]
         if bad:
-            record["error"] = f"{len(bad)} frame(s) could not be decoded: {bad[:10]}{' ...' if len(bad) > 10 else ''}"
+            listed = f"{bad[:10]}{' ...' if len(bad) > 10 else ''}"
+            record["error"] = f"{len(bad)} frame(s) could not be decoded or detected (written black): {listed}"
         yield record

@@ -36,7 +36,8 @@ def detect_video(
     records of the frames it had, so no partial run passes for a complete one. ``tracker``: a
     :class:`~retinakit.apps.track.FaceTracker` fed every processed frame; the faces are then the
     tracked faces detected in that frame, each with its ``track_id`` (run the detector at the
-    tracker's ``low_threshold``).
+    tracker's ``low_threshold``). A frame whose detection fails gives a record with ``error``
+    instead of ``faces``; a frame that cannot be decoded is skipped.
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
@@ -53,9 +54,14 @@ def detect_video(
         last = -1
         for outcome in detector.stream(frames, frame_image, readahead=0):
             if outcome.error is not None or outcome.image is None or outcome.faces is None:
-                if isinstance(outcome.error, VideoError):
-                    continue  # a frame that cannot be decoded: skipped, the end check below still holds
-                raise outcome.error or VideoError(f"{name}: frame {outcome.item[0]}: no result")
+                if not isinstance(outcome.error, VideoError):  # its detection failed: that frame's error
+                    yield {
+                        "source": name,
+                        "frame": outcome.item[0],
+                        "time": round(outcome.item[1], 4),
+                        "error": outcome.reason,
+                    }
+                continue  # a frame that cannot be decoded: skipped, the end check below still holds
             index, seconds, frame = outcome.item[0], outcome.item[1], outcome.image
             faces, ids = outcome.faces, None
             if tracker is not None:

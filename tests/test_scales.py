@@ -1,0 +1,150 @@
+"""The ``auto`` resize policy, rotated passes and the one threshold rule (retinakit.inference.scales)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from retinakit import Detector, Faces
+from retinakit.inference.scales import (
+    ScaleConfig,
+    faces_to_original,
+    merge_scales,
+    pass_factors,
+    points_to_original,
+    rotate_image,
+)
+
+CONFIG = ScaleConfig()
+
+
+def faces(boxes, scores) -> Faces:
+    boxes = np.asarray(boxes, dtype=np.float32)
+    return Faces(boxes, np.asarray(scores), np.zeros((len(boxes), 5, 2)))
+
+
+def test_pass_factors_by_hand():
+    assert pass_factors(480, 640, 1.0, CONFIG) == [1.0]  # VGA: short side 480 <= 512, one pass
+    assert pass_factors(683, 1024, 1.0, CONFIG) == [1.0, 0.25]  # 683 > 512; 171 <= 512
+    assert pass_factors(3000, 4000, 1.0, CONFIG) == [1.0, 0.25, 0.0625]  # 3000, 750, 187.5
+    assert pass_factors(3000, 4000, 0.32, CONFIG) == [0.32, 0.08]  # max_side=1280 first: 960, then 240
+    assert pass_factors(40, 5000, 1.0, CONFIG) == [1.0]  # a thin strip has no room for a big face
+
+
+def test_merge_scales_keeps_each_size_where_it_is_represented():
+    # fine pass (factor 1): a 100 px face (kept), a 400 px face (too big for it: the coarse pass's),
+    # and a 120 px fragment inside the big face; coarse pass (factor 0.25): the big face (100 px
+    # there) and the small face seen faintly (its evidence), and a 40 px face (too small there)
+    fine = faces([[0, 0, 100, 100], [500, 500, 900, 900], [600, 600, 720, 720]], [0.9, 0.95, 0.97])
+    coarse = faces([[505, 495, 905, 895], [2, 0, 102, 98], [1000, 0, 1040, 40]], [0.99, 0.2, 0.8])
+    merged = merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.5, 0.4, 750)
+    np.testing.assert_allclose(merged.boxes, [[505, 495, 905, 895], [0, 0, 100, 100]])
+    np.testing.assert_allclose(merged.scores, [0.99, 0.9], rtol=1e-6)
+
+
+def test_merge_scales_drops_large_finer_faces_the_coarser_view_does_not_see():
+    # a 200 px face of the fine pass is 50 px in the coarse one (>= verify_size 32): it needs evidence
+    fine = faces([[0, 0, 200, 200], [300, 0, 500, 200], [600, 0, 700, 100]], [0.9, 0.9, 0.9])
+    coarse = faces([[0, 0, 196, 204]], [0.15])  # only the first is seen there, faintly; 100 px is not checked
+    merged = merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.5, 0.4, 750)
+    np.testing.assert_allclose(merged.boxes, [[0, 0, 200, 200], [600, 0, 700, 100]])
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_rotation_maps_points_back(angle):
+    image = np.zeros((30, 50, 3), np.uint8)
+    image[4, 7] = 255  # pixel (x=7, y=4): its centre is (7.5, 4.5)
+    turned = rotate_image(image, angle)
+    y, x = np.argwhere(turned[:, :, 0] == 255)[0]
+    back = points_to_original(np.array([[x + 0.5, y + 0.5]]), angle, 30, 50)
+    np.testing.assert_allclose(back, [[7.5, 4.5]])
+
+
+def test_rotated_box_is_mapped_to_a_box_and_tagged():
+    found = faces([[10, 20, 30, 60]], [0.9])  # in the image turned 90 degrees (50 x 30 -> 30 wide, 50 high)
+    mapped = faces_to_original(found, 90, 30, 50)
+    # turned (x, y) -> original (50 - y, x): x in [50-60, 50-20] = [-10, 30], y in [10, 30]
+    np.testing.assert_allclose(mapped.boxes, [[-10, 10, 30, 30]])
+    assert mapped.angles.tolist() == [90]
+
+
+@pytest.fixture(scope="module")
+def portrait(astronaut_rgb) -> np.ndarray:
+    return np.ascontiguousarray(astronaut_rgb[:, :, ::-1])
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_orientations_find_a_turned_face_in_the_input_frame(detector, portrait, angle):
+    upright = detector.detect_bgr([portrait])[0]
+    turned = rotate_image(portrait, (360 - angle) % 360)  # the photo as a camera on its side took it
+    plain = detector.detect_bgr([turned])[0]
+    found = Detector(precision="fp32", orientations=(0, 90, 180, 270)).detect_bgr([turned])[0]
+    assert len(found) == 1 and found.angles.tolist() == [angle]
+    # the turned photo is the upright one turned by 360 - angle: mapped onto the upright frame, the
+    # box is the upright detection's
+    back = faces_to_original(
+        Faces(found.boxes, found.scores, found.landmarks), (360 - angle) % 360, *portrait.shape[:2]
+    )
+    np.testing.assert_allclose(back.boxes, upright.boxes, atol=6)
+    assert len(plain) == 0 or plain.scores.max() < found.scores.max()
+    auto = Detector(precision="fp32", orientations="auto").detect_bgr([turned])[0]
+    assert auto.angles.tolist() == [angle] and auto.scores[0] == pytest.approx(found.scores[0], abs=1e-6)
+
+
+def test_auto_finds_a_close_up_face_that_one_pass_breaks_into_fragments(detector, portrait):
+    from retinakit.core.boxes import box_iou
+
+    crop = portrait[20:250, 130:330]
+    (expected,) = detector.detect_bgr([crop])[0].boxes * 8  # the face in the crop, enlarged 8 times
+    close_up = cv2.resize(crop, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 1600 x 1840, face ~750 px
+    single = Detector(precision="fp32", resize="single").detect_bgr([close_up])[0]
+    auto = detector.detect_bgr([close_up])[0]
+    assert len(auto) == 1 and box_iou(auto.boxes, expected[None])[0, 0] > 0.7
+    assert not (len(single) == 1 and box_iou(single.boxes, expected[None])[0, 0] > 0.7)  # one pass does not
+
+
+@pytest.fixture(scope="module")
+def crowd(portrait) -> np.ndarray:
+    """Faces from 10 to 40 px on a noisy canvas: found by some passes and not by others, as in a crowd."""
+    rng = np.random.default_rng(0)
+    canvas = rng.integers(60, 200, (480, 640, 3), dtype=np.uint8)
+    face = portrait[40:260, 150:330]
+    for i, size in enumerate(np.linspace(10, 40, 24).astype(int)):
+        y, x = 20 + (i // 6) * 110, 20 + (i % 6) * 100
+        canvas[y : y + size, x : x + size] = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    threshold=st.floats(0.05, 0.95),
+    scales=st.sampled_from([(), (300,), (300, 500), (200, 400, 600)]),
+    flip=st.booleans(),
+    merge=st.sampled_from(["vote", "nms"]),
+    orientations=st.sampled_from([(0,), (0, 180)]),
+)
+def test_no_returned_score_is_below_the_threshold(crowd, threshold, scales, flip, merge, orientations):
+    detector = Detector(
+        precision="fp32",
+        score_threshold=threshold,
+        scales=scales,
+        flip=flip,
+        merge=merge,
+        orientations=orientations,
+        tta_max_side=800,
+    )
+    for result in detector.detect_bgr([crowd, cv2.resize(crowd, (1280, 960))]):
+        assert (result.scores >= threshold).all()
+
+
+def test_tta_voting_gives_scores_below_the_threshold_that_the_detector_removes(crowd):
+    """The case the threshold rule is for: consensus voting divides a face's score by the passes."""
+    from retinakit.inference.tta import merge_passes, tta_passes
+
+    detector = Detector(precision="fp32", score_threshold=0.5, scales=(300, 500, 700), flip=True)
+    voted = merge_passes(tta_passes(detector, crowd, detector.config.tta_config), detector.config.tta_config, 750)
+    assert (voted.scores < 0.5).any()  # voting alone returns them
+    assert (detector.detect_bgr([crowd])[0].scores >= 0.5).all()
