@@ -1,4 +1,4 @@
-"""Anonymisation measured on ground truth: generated videos from val-dev photos, and val-dev stills.
+"""Anonymization measured on ground truth: generated videos from val-dev photos, and val-dev stills.
 
     flock /tmp/retinakit-cpu.lock python benchmarks/anonymise_eval.py [--clips 8 --frames 100] [--stills]
 
@@ -6,7 +6,7 @@ Videos: each clip is a 640x480 camera moving over one val-dev photo -- pan, zoom
 rotation (up to +-6 degrees) and brightness changes (gain 0.55-1.35) along known paths -- written
 as MJPG AVI, so every frame has ground truth: the official boxes mapped by the same transform
 (a quadrilateral per face). A face counts in a frame when it lies wholly inside the frame and its
-shorter side is at least 16 px there. Each clip is anonymised by the library's own video job
+shorter side is at least 16 px there. Each clip is anonymized by the library's own video job
 (decode, detect, track, blur, encode), without and with tracking, and scored from the sidecar:
 - hidden: the hiding mask covers >= 90 % of the face's pixels;
 - flicker: a face hidden in frame t-1 and visible (not hidden) in frame t;
@@ -29,11 +29,11 @@ import cv2
 import numpy as np
 
 from retinakit import Detector
-from retinakit.apps.anonymise import DEFAULT_THRESHOLD, anonymise_video
+from retinakit.apps.anonymize import DEFAULT_THRESHOLD, anonymize_video
 from retinakit.apps.track import TrackerConfig, greedy_assign
 from retinakit.core.boxes import box_iou
 from retinakit.io.annotations import parse_wider_gt
-from retinakit.ops.masks import AnonymiseConfig, hide_mask
+from retinakit.ops.masks import AnonymizeConfig, hide_mask
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared from the project root
 MIN_FACE = 16
@@ -106,7 +106,7 @@ def coverage(mask: np.ndarray, quad: np.ndarray) -> float:
     return float(mask[y0:y1, x0:x1][inside].mean()) if inside.any() else 1.0
 
 
-def score_clip(truth: list[dict], sidecar: dict, config: AnonymiseConfig) -> dict[str, int]:
+def score_clip(truth: list[dict], sidecar: dict, config: AnonymizeConfig) -> dict[str, int]:
     by_frame = {f["frame"]: f["faces"] for f in sidecar["frames"]}
     visible = hidden = flicker = flicker_frames = switches = 0
     was_hidden: dict[int, bool] = {}
@@ -156,7 +156,7 @@ def run_videos(args: argparse.Namespace) -> None:
         f"{len(clips)} clips x {args.frames} frames (640x480, {args.fps} fps) from val-dev photos; "
         f"{faces_per_frame:.1f} ground-truth faces >= {MIN_FACE} px per frame"
     )
-    config = AnonymiseConfig()
+    config = AnonymizeConfig()
     threshold = args.threshold
     tracked = TrackerConfig(high_threshold=threshold, low_threshold=min(0.1, threshold))
     variants = {
@@ -175,7 +175,7 @@ def run_videos(args: argparse.Namespace) -> None:
         for clip, truth in clips:
             out = work / "out" / name.split()[0] / f"{clip.stem}.mp4"
             start = time.perf_counter()
-            sidecar = anonymise_video(clip, out, detector, config, threshold, tracker)
+            sidecar = anonymize_video(clip, out, detector, config, threshold, tracker)
             elapsed += time.perf_counter() - start
             for key, value in score_clip(truth, sidecar, config).items():
                 totals[key] = totals.get(key, 0) + value

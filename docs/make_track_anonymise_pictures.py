@@ -1,4 +1,4 @@
-"""The README pictures of tracking and anonymisation (scikit-image photos, public domain).
+"""The README pictures of tracking and anonymization (scikit-image photos, public domain).
 
     python docs/make_track_anonymise_pictures.py
 
@@ -15,7 +15,7 @@ import skimage.data
 
 from retinakit import Detector
 from retinakit.apps.track import FaceTracker, TrackerConfig
-from retinakit.ops.masks import AnonymiseConfig, anonymise_image
+from retinakit.ops.masks import AnonymizeConfig, anonymize_image
 
 OUT = Path(__file__).resolve().parent / "images"
 THRESHOLD = 0.3
@@ -59,7 +59,7 @@ def still(detector: Detector) -> None:
     faces = faces[faces.scores >= THRESHOLD]
     panels = [label(photo, "input")]
     for method in ("blur", "pixelate", "solid"):
-        hidden = anonymise_image(photo, faces.boxes, AnonymiseConfig(method=method))
+        hidden = anonymize_image(photo, faces.boxes, AnonymizeConfig(method=method))
         panels.append(label(hidden, f"--method {method}"))
     grid = np.concatenate([np.concatenate(panels[:2], 1), np.concatenate(panels[2:], 1)], 0)
     save("anonymise_still.jpg", grid, 0.75)
@@ -111,7 +111,7 @@ def occluded_frames(n: int) -> list[np.ndarray]:
 
 def occlusion(detector: Detector) -> None:
     n = 24
-    config = AnonymiseConfig()
+    config = AnonymizeConfig()
     tracker = FaceTracker(TrackerConfig(high_threshold=THRESHOLD, low_threshold=0.1))
     rows: list[list[np.ndarray]] = [[], []]
     scores = []
@@ -121,8 +121,8 @@ def occlusion(detector: Detector) -> None:
         plain = faces[faces.scores >= THRESHOLD]
         tracked = tracker.update(faces)
         if t in (12, 14, 15, 16):
-            rows[0].append(label(anonymise_image(frame, plain.boxes, config), f"frame {t}: frame by frame"))
-            rows[1].append(label(anonymise_image(frame, tracked.faces.boxes, config), f"frame {t}: tracked"))
+            rows[0].append(label(anonymize_image(frame, plain.boxes, config), f"frame {t}: frame by frame"))
+            rows[1].append(label(anonymize_image(frame, tracked.faces.boxes, config), f"frame {t}: tracked"))
     grid = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
     save("anonymise_video.jpg", grid, 0.6)
     print("best score per frame:", [round(s, 2) for s in scores])

@@ -150,7 +150,7 @@ def test_bad_values_are_reported_by_the_flag_typed(tmp_path, astronaut_rgb, caps
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["anonymise", "x.jpg", "-o", "o", "--margin", "-1"], "need --margin >= 0, --blur-sigma > 0 and --blocks >= 1"),
+        (["anonymize", "x.jpg", "-o", "o", "--margin", "-1"], "need --margin >= 0, --blur-sigma > 0 and --blocks >= 1"),
         (["serve", "--max-queue", "0"], "invalid serve setting(s): --max-queue"),
     ],
 )

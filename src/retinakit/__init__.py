@@ -12,7 +12,7 @@ PyTorch is optional: it is imported only by the ``torch`` backend, training and 
 from retinakit.config import AnchorConfig, InputConfig, ModelConfig, ModelInfo, get_preset
 from retinakit.core.images import read_image
 from retinakit.detector import Detector, DetectorConfig
-from retinakit.errors import ImageError
+from retinakit.errors import ImageError, RetinakitError
 from retinakit.inference.postprocess import PostprocessConfig
 from retinakit.inference.preprocess import ResizePolicy
 from retinakit.landmarks import FaceLandmark
@@ -33,6 +33,7 @@ __all__ = [
     "ModelInfo",
     "PostprocessConfig",
     "ResizePolicy",
+    "RetinakitError",
     "__version__",
     "get_preset",
     "read_image",

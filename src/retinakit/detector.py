@@ -279,7 +279,7 @@ class Detector:
     ) -> Iterator[Outcome[T]]:
         """Detect faces in every input of an iterable, yielding one :class:`Outcome` per input, in order.
 
-        The one path every app uses (files, batch jobs, anonymisation, video, the service):
+        The one path every app uses (files, batch jobs, anonymization, video, the service):
 
         - ``read(item)`` turns an input into a BGR uint8 image (default: paths, PIL images and arrays
           as :meth:`__call__` takes them, ``color`` naming an array's channel order). With

@@ -24,19 +24,24 @@ class FaceMeshes:
 
     ``vertices``: ``(N, V, 3)`` float32, x and y in pixels of the original image, z the depth
     relative to the face centre in the same pixel scale (larger: farther from the camera).
-    ``colours``: ``(N, V, 3)`` float32 RGB albedo in [0, 1]. ``triangles``: ``(F, 3)`` int vertex
+    ``colors``: ``(N, V, 3)`` float32 RGB albedo in [0, 1] (``colours``: the same, the spelling of
+    earlier releases). ``triangles``: ``(F, 3)`` int vertex
     indices, shared by every face (the packaged face mesh's fixed topology).
     """
 
     vertices: np.ndarray
-    colours: np.ndarray
+    colors: np.ndarray
     triangles: np.ndarray
+
+    @property
+    def colours(self) -> np.ndarray:
+        return self.colors
 
     def __len__(self) -> int:
         return len(self.vertices)
 
     def __getitem__(self, index: Any) -> FaceMeshes:
-        return FaceMeshes(self.vertices[index], self.colours[index], self.triangles)
+        return FaceMeshes(self.vertices[index], self.colors[index], self.triangles)
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +106,7 @@ class Faces:
         if all(p.meshes is not None for p in parts):
             meshes = FaceMeshes(
                 np.concatenate([p.meshes.vertices for p in parts]),  # type: ignore[union-attr]
-                np.concatenate([p.meshes.colours for p in parts]),  # type: ignore[union-attr]
+                np.concatenate([p.meshes.colors for p in parts]),  # type: ignore[union-attr]
                 parts[0].meshes.triangles,  # type: ignore[union-attr]
             )
         angles = None
@@ -170,18 +175,22 @@ class Faces:
 
         return align_faces(as_array(image), self.landmarks, size)
 
-    def anonymise(self, image: Any, method: str = "blur", **options: Any) -> np.ndarray:
+    def anonymize(self, image: Any, method: str = "blur", **options: Any) -> np.ndarray:
         """A copy of ``image`` with these faces hidden (see :mod:`retinakit.ops.masks`).
 
         ``method``: ``blur``, ``pixelate`` or ``solid``; ``options``: other
-        :class:`~retinakit.ops.masks.AnonymiseConfig` fields (``shape="rectangle"``, ``margin=0.25`` ...).
+        :class:`~retinakit.ops.masks.AnonymizeConfig` fields (``shape="rectangle"``, ``margin=0.25`` ...).
         ``image`` as in :meth:`align`; the copy keeps its channel order.
         """
         from retinakit.core.images import as_array
-        from retinakit.ops.masks import AnonymiseConfig, anonymise_image
+        from retinakit.ops.masks import AnonymizeConfig, anonymize_image
 
-        config = AnonymiseConfig(method=method, **options)  # type: ignore[arg-type]
-        return anonymise_image(as_array(image), self.boxes, config)
+        config = AnonymizeConfig(method=method, **options)  # type: ignore[arg-type]
+        return anonymize_image(as_array(image), self.boxes, config)
+
+    def anonymise(self, image: Any, method: str = "blur", **options: Any) -> np.ndarray:
+        """The spelling of earlier releases of :meth:`anonymize`, kept for one release."""
+        return self.anonymize(image, method, **options)
 
     def to_supervision(self, keypoints: bool = False) -> Any:
         """``supervision.Detections`` of these faces (landmarks in ``data["landmarks"]``), or with

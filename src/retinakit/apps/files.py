@@ -45,7 +45,7 @@ def iter_detections(paths: Sequence[Path], detector: Detector, progress: Progres
 
 
 def output_name(path: Path, base: Path | None, suffix: str) -> Path:
-    """Output name for jobs without a run-wide registry (batch, anonymise): ``path`` below ``base``
+    """Output name for jobs without a run-wide registry (batch, anonymize): ``path`` below ``base``
     (else ``parent/name``), its extension kept and ``suffix`` appended
     (as ``retinakit detect`` names outputs: ``a.tiff`` and ``a.webp`` never share a name)."""
     rel = None
@@ -68,11 +68,13 @@ class OutputNames:
     what tells them apart (``2023/party/img1.jpg`` and ``2024/party/img1.jpg``). WIDER files keep
     one folder more, as the WIDER submission layout wants (``event/name.txt``). Standard input
     (``-``) is named ``stdin``. :meth:`claim` refuses a name that is an input or was already given out.
+    ``root``: name outputs below this folder instead of the common input folder.
     """
 
-    def __init__(self, inputs: Sequence[str | os.PathLike]) -> None:
+    def __init__(self, inputs: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> None:
         files = [Path(os.path.abspath(p)) for p in inputs if os.fspath(p) != STDIN]
-        self.root = Path(os.path.commonpath([p.parent for p in files])) if files else Path.cwd()
+        common = Path(os.path.commonpath([p.parent for p in files])) if files else Path.cwd()
+        self.root = Path(os.path.abspath(root)) if root is not None else common
         self._wider_root = Path(os.path.commonpath([p.parent.parent for p in files])) if files else Path.cwd()
         self._inputs = {p.resolve(): p for p in files}
         self._claimed: dict[Path, Path] = {}

@@ -46,7 +46,7 @@ class TrackerConfig:
     a predicted track box and a detection in the other stages. ``min_hits``: matched frames before
     a new track is confirmed. ``max_lost``: frames a track survives unmatched (its ID is kept if
     the face returns). ``bridge_frames``: frames a lost track's predicted box is still reported
-    (``detected=False``), so that a face missed for a few frames stays hidden when anonymising.
+    (``detected=False``), so that a face missed for a few frames stays hidden when anonymizing.
     ``landmark_smoothing``: weight of the new frame's landmarks in the moving average (1 = none).
     """
 

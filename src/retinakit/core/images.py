@@ -98,7 +98,7 @@ def _decode_with_pillow(data: bytes, name: str, kind: str) -> np.ndarray:
 def as_array(image: Any) -> np.ndarray:
     """A numpy array as it is, a path read as BGR (:func:`read_image`), a PIL image as RGB.
 
-    For functions that give back an image in the caller's channel order (aligned crops, anonymised copies).
+    For functions that give back an image in the caller's channel order (aligned crops, anonymized copies).
     """
     if isinstance(image, np.ndarray):
         return image

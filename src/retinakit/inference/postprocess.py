@@ -87,7 +87,7 @@ def postprocess_image(
         decoded = mesh_decoder(dense_params[candidates[keep]], boxes)
         if decoded is not None:
             xyz_scale = np.array([frame.scale_x, frame.scale_y, frame.scale_x], dtype=np.float32)
-            meshes = FaceMeshes(decoded.vertices / xyz_scale, decoded.colours, decoded.triangles)
+            meshes = FaceMeshes(decoded.vertices / xyz_scale, decoded.colors, decoded.triangles)
     boxes = (boxes.reshape(-1, 2, 2) / scale).reshape(-1, 4)
     boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, frame.width)
     boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, frame.height)

@@ -47,7 +47,9 @@ class ScaleConfig:
     ``handover``: a pass keeps faces whose longer side is below this (the coarsest keeps all larger
     ones). ``trigger``: a coarser pass is added while the image's short side is above this.
     ``step``: each coarser pass is this many times smaller. ``inside``: a face with at least this
-    share of its area inside a face of a coarser pass is a fragment of it. ``verify_size``,
+    share of its area inside a face of a coarser pass scoring at least ``container_score`` (a
+    confident face: at low thresholds, as in evaluation, a faint large box can cover a crowd) is a
+    fragment of it. ``verify_size``,
     ``verify_score``, ``verify_iou``: a face of a finer pass whose longer side would be at least
     ``verify_size`` in the next coarser pass is kept only if that pass has a detection of at least
     ``verify_score`` overlapping it by IoU ``verify_iou`` (twice the smallest anchor, 16 px, where boxes
@@ -63,6 +65,7 @@ class ScaleConfig:
     trigger: float = 512.0
     step: float = 4.0
     inside: float = 0.5
+    container_score: float = 0.5
     verify_size: float = 32.0
     verify_score: float = 0.1
     verify_iou: float = 0.4
@@ -110,7 +113,9 @@ def merge_scales(
             keep &= size * passes[i - 1][0] >= config.handover
         kept.append(faces[keep])
     for i in range(len(kept) - 1):
-        kept[i] = kept[i][~_inside_any(kept[i].boxes, Faces.merge(kept[i + 1 :]).boxes, config.inside)]
+        containers = Faces.merge(kept[i + 1 :])
+        containers = containers[containers.scores >= config.container_score]
+        kept[i] = kept[i][~_inside_any(kept[i].boxes, containers.boxes, config.inside)]
     union = Faces.merge(kept)
     return union[nms(union.boxes, union.scores, nms_threshold)[:max_detections]]
 

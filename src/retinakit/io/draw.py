@@ -20,7 +20,7 @@ def draw_meshes(image_bgr: np.ndarray, faces: Faces, alpha: float = 0.6) -> np.n
         return canvas
     layer, covered = canvas.copy(), np.zeros(canvas.shape[:2], np.uint8)
     tris = faces.meshes.triangles
-    for vertices, colours in zip(faces.meshes.vertices, faces.meshes.colours, strict=True):
+    for vertices, colours in zip(faces.meshes.vertices, faces.meshes.colors, strict=True):
         corners = vertices[tris]  # (F, 3, 3)
         order = np.argsort(-corners[:, :, 2].mean(1))  # far to near
         rgb = np.clip(colours[tris].mean(1) * 255, 0, 255).astype(int)

@@ -20,7 +20,7 @@ def save_mesh(faces: Faces, index: int, path: str | os.PathLike) -> Path:
     if faces.meshes is None:
         raise ValueError("these faces carry no meshes: use a model with the dense branch on the torch backend")
     path = Path(path)
-    vertices, colours = faces.meshes.vertices[index], faces.meshes.colours[index]
+    vertices, colours = faces.meshes.vertices[index], faces.meshes.colors[index]
     triangles = faces.meshes.triangles
     suffix = path.suffix.lower()
     if suffix == ".obj":

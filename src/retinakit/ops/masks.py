@@ -1,7 +1,7 @@
-"""Anonymisation masks: blur, pixelate or paint over face regions of a numpy image.
+"""Anonymization masks: blur, pixelate or paint over face regions of a numpy image.
 
-:func:`anonymise_image` hides the faces of ``(N, 4)`` xyxy boxes; :func:`hide_mask` gives the pixels it
-changes. Used by ``retinakit anonymise`` (:mod:`retinakit.apps.anonymise`) and ``Faces.anonymise``.
+:func:`anonymize_image` hides the faces of ``(N, 4)`` xyxy boxes; :func:`hide_mask` gives the pixels it
+changes. Used by ``retinakit anonymize`` (:mod:`retinakit.apps.anonymize`) and ``Faces.anonymize``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ Shape = Literal["ellipse", "rectangle"]
 
 
 @dataclass(frozen=True)
-class AnonymiseConfig:
+class AnonymizeConfig:
     """How a face is hidden.
 
     ``method``: ``blur`` (Gaussian), ``pixelate`` or ``solid`` (filled with ``color``, in the image's
@@ -68,9 +68,9 @@ def _shape_mask(region: np.ndarray, window: tuple[int, int, int, int], shape: Sh
     return ys[:, None] ** 2 + xs[None, :] ** 2 <= 1.0
 
 
-def hide_mask(boxes: np.ndarray, height: int, width: int, config: AnonymiseConfig | None = None) -> np.ndarray:
-    """``(height, width)`` bool: the pixels :func:`anonymise_image` changes for these boxes."""
-    config = config or AnonymiseConfig()
+def hide_mask(boxes: np.ndarray, height: int, width: int, config: AnonymizeConfig | None = None) -> np.ndarray:
+    """``(height, width)`` bool: the pixels :func:`anonymize_image` changes for these boxes."""
+    config = config or AnonymizeConfig()
     mask = np.zeros((height, width), dtype=bool)
     for region in face_regions(boxes, config.margin):
         window = _pixel_window(region, height, width)
@@ -80,7 +80,7 @@ def hide_mask(boxes: np.ndarray, height: int, width: int, config: AnonymiseConfi
     return mask
 
 
-def _hidden(crop: np.ndarray, config: AnonymiseConfig) -> np.ndarray:
+def _hidden(crop: np.ndarray, config: AnonymizeConfig) -> np.ndarray:
     """The crop with its content destroyed by ``config.method`` (same shape and dtype)."""
     h, w = crop.shape[:2]
     if config.method == "solid":
@@ -101,13 +101,13 @@ def _hidden(crop: np.ndarray, config: AnonymiseConfig) -> np.ndarray:
     return small if factor == 1.0 else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def anonymise_image(image: np.ndarray, boxes: np.ndarray, config: AnonymiseConfig | None = None) -> np.ndarray:
+def anonymize_image(image: np.ndarray, boxes: np.ndarray, config: AnonymizeConfig | None = None) -> np.ndarray:
     """A copy of ``image`` (``(H, W)`` or ``(H, W, C)`` uint8) with the faces in ``boxes`` ``(N, 4)`` hidden.
 
     Only the pixels of :func:`hide_mask` change. The effect of each face is computed from that
     face's region alone, so nothing of one face leaks into another's.
     """
-    config = config or AnonymiseConfig()
+    config = config or AnonymizeConfig()
     out = image.copy()
     height, width = image.shape[:2]
     for region in face_regions(boxes, config.margin):
@@ -119,3 +119,8 @@ def anonymise_image(image: np.ndarray, boxes: np.ndarray, config: AnonymiseConfi
         view = out[y0:y1, x0:x1]
         view[mask] = _hidden(view, config)[mask]
     return out
+
+
+#: The spellings of earlier releases, kept for one release.
+AnonymiseConfig = AnonymizeConfig
+anonymise_image = anonymize_image

@@ -1,4 +1,4 @@
-"""``retinakit anonymise INPUT... -o DIR``: blur, pixelate or paint over faces in images and videos."""
+"""``retinakit anonymize INPUT... -o DIR``: blur, pixelate or paint over faces in images and videos."""
 
 from __future__ import annotations
 
@@ -26,14 +26,15 @@ PAPER_SCALES = (500, 800, 1100, 1400, 1700)
 
 
 def add_parser(subparsers: Any) -> None:
-    from retinakit.apps.anonymise import DEFAULT_THRESHOLD
+    from retinakit.apps.anonymize import DEFAULT_THRESHOLD
 
     p = subparsers.add_parser(
-        "anonymise",
+        "anonymize",
+        aliases=["anonymise"],  # the spelling of earlier releases, accepted for one release
         help="hide faces in images and videos (blur, pixelate or solid), with a JSON sidecar per output",
     )
     p.add_argument("paths", nargs="+", help="image and video files, directories (searched recursively), globs")
-    p.add_argument("-o", "--output", help="output directory: anonymised copies, sidecars, index.jsonl (required)")
+    p.add_argument("-o", "--output", help="output directory: anonymized copies, sidecars, index.jsonl (required)")
     alias(p, "--out", dest="output")
     p.add_argument(
         "--method",
@@ -76,15 +77,15 @@ def _color(text: str) -> tuple[int, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from retinakit.apps.anonymise import anonymise_paths, list_inputs
+    from retinakit.apps.anonymize import anonymize_paths, list_inputs
     from retinakit.apps.track import TrackerConfig
     from retinakit.detector import Detector
-    from retinakit.ops.masks import AnonymiseConfig
+    from retinakit.ops.masks import AnonymizeConfig
 
-    if missing_required(args, "anonymise", output="-o/--output"):
+    if missing_required(args, "anonymize", output="-o/--output"):
         return EXIT_USAGE
     # the flags carry the field names; a bad value raises ValueError: a usage error (exit 2) in main()
-    config = AnonymiseConfig(**{f.name: getattr(args, f.name) for f in fields(AnonymiseConfig)})
+    config = AnonymizeConfig(**{f.name: getattr(args, f.name) for f in fields(AnonymizeConfig)})
     threshold = args.score_threshold
     tracker = None
     if not args.no_track:
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         tracker = TrackerConfig(high_threshold=threshold, low_threshold=low, bridge_frames=args.bridge_frames)
     images, videos = list_inputs(args.paths)
     if not images and not videos:
-        print("retinakit anonymise: no images or videos found", file=sys.stderr)
+        print("retinakit anonymize: no images or videos found", file=sys.stderr)
         return EXIT_FAILED
     options = detector_options(args)
     still_options = options | ({"scales": PAPER_SCALES, "flip": True} if args.tta else {})
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "index.jsonl", "w") as index:
-        records = anonymise_paths(
+        records = anonymize_paths(
             args.paths,
             out,
             detector,
@@ -117,6 +118,6 @@ def run(args: argparse.Namespace) -> int:
             root=root,
             progress=progress_bar(not args.no_progress, "item"),
         )
-        failed = write_records(records, index, "anonymise", "source")
-    print(f"anonymised copies, sidecars and index.jsonl in {out}", file=sys.stderr)
+        failed = write_records(records, index, "anonymize", "source")
+    print(f"anonymized copies, sidecars and index.jsonl in {out}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK

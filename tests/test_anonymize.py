@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from retinakit import Faces
-from retinakit.apps.anonymise import anonymise_paths
+from retinakit.apps.anonymize import anonymize_paths
 from retinakit.apps.track import TrackerConfig
 from retinakit.io.video import read_frames
-from retinakit.ops.masks import AnonymiseConfig, anonymise_image, face_regions, hide_mask
+from retinakit.ops.masks import AnonymizeConfig, anonymize_image, face_regions, hide_mask
 
 BOXES = np.array([[20.0, 30.0, 60.0, 90.0], [100.0, 10.0, 150.5, 70.2]])
 
@@ -20,10 +20,10 @@ def noise() -> np.ndarray:
 
 def test_regions_and_masks_by_hand():
     np.testing.assert_allclose(face_regions(np.array([[10, 20, 50, 100]]), 0.25), [[0, 0, 60, 120]])
-    rect = hide_mask(np.array([[2.5, 1.0, 5.0, 3.2]]), 6, 8, AnonymiseConfig(shape="rectangle", margin=0))
+    rect = hide_mask(np.array([[2.5, 1.0, 5.0, 3.2]]), 6, 8, AnonymizeConfig(shape="rectangle", margin=0))
     assert np.argwhere(rect).min(0).tolist() == [1, 2] and np.argwhere(rect).max(0).tolist() == [3, 4]
     # an ellipse inscribed in a 10 x 10 region: pixel centres inside, corners left out
-    ell = hide_mask(np.array([[0, 0, 10, 10]]), 10, 10, AnonymiseConfig(margin=0))
+    ell = hide_mask(np.array([[0, 0, 10, 10]]), 10, 10, AnonymizeConfig(margin=0))
     assert ell[5, 5] and ell[0, 5] and ell[5, 0] and not ell[0, 0] and not ell[9, 9]
     assert ell.sum() == pytest.approx(np.pi * 25, rel=0.05)
     # with the default margin the ellipse contains the whole face box
@@ -36,8 +36,8 @@ def test_regions_and_masks_by_hand():
 @pytest.mark.parametrize("method", ["blur", "pixelate", "solid"])
 @pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
 def test_pixels_inside_change_and_outside_do_not(noise, method, shape):
-    config = AnonymiseConfig(method=method, shape=shape, color=(7, 8, 9))
-    out = anonymise_image(noise, BOXES, config)
+    config = AnonymizeConfig(method=method, shape=shape, color=(7, 8, 9))
+    out = anonymize_image(noise, BOXES, config)
     assert out.shape == noise.shape and out.dtype == noise.dtype
     changed = (out != noise).any(axis=2)
     mask = hide_mask(BOXES, *noise.shape[:2], config)
@@ -56,9 +56,9 @@ def test_pixels_inside_change_and_outside_do_not(noise, method, shape):
 
 def test_faces_at_the_border_and_grey_images(noise):
     grey = noise[:, :, 0]
-    out = anonymise_image(grey, np.array([[-20.0, -10.0, 30.0, 40.0], [190, 100, 260, 160]]))
+    out = anonymize_image(grey, np.array([[-20.0, -10.0, 30.0, 40.0], [190, 100, 260, 160]]))
     assert out.shape == grey.shape and (out != grey).any()
-    assert np.array_equal(anonymise_image(noise, np.zeros((0, 4))), noise)
+    assert np.array_equal(anonymize_image(noise, np.zeros((0, 4))), noise)
 
 
 def write_video(path, frames, fps=10):
@@ -102,7 +102,7 @@ def test_read_frames_reports_a_corrupt_frame_and_goes_on(face_clip):
     assert [i for i, _, f in frames if f is None] == [7]
 
 
-def test_anonymise_job_images_videos_and_broken_files(tmp_path, detector, face_clip, astronaut_rgb):
+def test_anonymize_job_images_videos_and_broken_files(tmp_path, detector, face_clip, astronaut_rgb):
     clip, frames = face_clip
     photos = tmp_path / "in"
     photos.mkdir()
@@ -111,7 +111,7 @@ def test_anonymise_job_images_videos_and_broken_files(tmp_path, detector, face_c
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
     out = tmp_path / "out"
     records = list(
-        anonymise_paths(
+        anonymize_paths(
             [photos, clip, tmp_path / "bad.mp4"],
             out,
             detector,
@@ -128,7 +128,8 @@ def test_anonymise_job_images_videos_and_broken_files(tmp_path, detector, face_c
     # the still: its face region changed, the rest is byte-identical (PNG is lossless)
     still = by_name["astronaut.png"]
     assert still["faces"] == 1
-    sidecar = json.loads((out / "in" / "astronaut.png.json").read_text())
+    assert still["output"] == str(out / "astronaut.png")  # one folder of images: directly in the output folder
+    sidecar = json.loads((out / "astronaut.png.json").read_text())
     original = astronaut_rgb[:, :, ::-1]
     result = cv2.imread(still["output"])
     mask = hide_mask(np.array([sidecar["faces"][0]["box"]]), *original.shape[:2])
@@ -178,7 +179,7 @@ def test_missed_frames_stay_hidden_with_tracking(tmp_path, detector, astronaut_r
     write_video(clip, frames)
     for tracker, expected in ((TrackerConfig(high_threshold=0.3), True), (None, False)):
         out = tmp_path / ("tracked" if tracker else "plain")
-        (record,) = anonymise_paths([clip], out, detector, threshold=0.3, tracker=tracker)
+        (record,) = anonymize_paths([clip], out, detector, threshold=0.3, tracker=tracker)
         assert record["faces"] == (16 if tracker else 13) and record["bad_frames"] == []
         hidden = {f["frame"]: f["faces"] for f in json.loads((out / "gap.mp4.json").read_text())["frames"]}
         assert all(len(hidden.get(i, [])) == 1 for i in range(16) if not 8 <= i <= 10)
@@ -191,9 +192,9 @@ def test_missed_frames_stay_hidden_with_tracking(tmp_path, detector, astronaut_r
                 assert abs(hidden[i][0]["box"][0] - hidden[7][0]["box"][0] - 6 * (i - 7)) < 4
 
 
-def test_faces_anonymise_and_to_supervision(astronaut_rgb, detector):
+def test_faces_anonymize_and_to_supervision(astronaut_rgb, detector):
     faces = detector(astronaut_rgb, color="rgb")
-    out = faces.anonymise(astronaut_rgb, method="pixelate", blocks=6)
+    out = faces.anonymize(astronaut_rgb, method="pixelate", blocks=6)
     assert (out != astronaut_rgb).any() and out.shape == astronaut_rgb.shape
     sv = pytest.importorskip("supervision")
     from retinakit.records import to_detections, to_keypoints
@@ -210,25 +211,40 @@ def test_faces_anonymise_and_to_supervision(astronaut_rgb, detector):
 
 def test_faces_methods_delegate_to_the_apps(astronaut_rgb, detector):
     faces = detector(astronaut_rgb, color="rgb")
-    out = faces.anonymise(astronaut_rgb, method="solid", shape="rectangle", margin=0.0)
+    out = faces.anonymize(astronaut_rgb, method="solid", shape="rectangle", margin=0.0)
     x1, y1, x2, y2 = faces.boxes[0].astype(int) + np.array([1, 1, -1, -1])
     assert (out[y1:y2, x1:x2] == 0).all() and np.array_equal(out[: y1 - 2], astronaut_rgb[: y1 - 2])
     pytest.importorskip("supervision")
     assert len(faces.to_supervision()) == 1 and faces.to_supervision(keypoints=True).xy.shape == (1, 5, 2)
 
 
-def test_cli_anonymise(tmp_path, face_clip, astronaut_rgb, capsys):
+def test_cli_anonymize(tmp_path, face_clip, astronaut_rgb, capsys):
     from retinakit.cli import main
 
     clip, _ = face_clip
     photo = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
     out = tmp_path / "out"
-    code = main(["anonymise", str(photo), str(clip), "--out", str(out), "--method", "pixelate", "--no-progress"])
+    code = main(["anonymize", str(photo), str(clip), "--out", str(out), "--method", "pixelate", "--no-progress"])
     assert code == 1  # the corrupt frame of the clip is reported; everything else is written
     assert "walk.avi: 1 frame(s) could not be decoded" in capsys.readouterr().err
     index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     assert [r["faces"] for r in index] == [1, 19]
-    sidecar = json.loads((out / f"{tmp_path.name}" / "astronaut.jpg.json").read_text())
+    sidecar = json.loads((out / "astronaut.jpg.json").read_text())  # a single input: directly in the output
     assert sidecar["settings"]["method"] == "pixelate" and sidecar["threshold"] == 0.3
-    assert main(["anonymise", str(photo), "--out", str(out), "--margin", "-1"]) == 2
+    assert main(["anonymize", str(photo), "--out", str(out), "--margin", "-1"]) == 2
+
+
+def test_earlier_spellings_still_work_for_one_release(astronaut_rgb, detector, tmp_path, capsys):
+    from retinakit.apps import anonymise
+    from retinakit.cli import main
+    from retinakit.ops import masks
+
+    faces = detector(astronaut_rgb, color="rgb")
+    np.testing.assert_array_equal(faces.anonymise(astronaut_rgb), faces.anonymize(astronaut_rgb))
+    assert masks.AnonymiseConfig is AnonymizeConfig and masks.anonymise_image is anonymize_image
+    assert anonymise.anonymise_paths is anonymize_paths
+    photo = tmp_path / "a.png"
+    cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
+    assert main(["anonymise", str(photo), "-o", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert (tmp_path / "out" / "a.png").exists()
