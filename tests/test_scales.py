@@ -46,11 +46,25 @@ def test_merge_scales_keeps_each_size_where_it_is_represented():
 
 
 def test_merge_scales_drops_large_finer_faces_the_coarser_view_does_not_see():
-    # a 200 px face of the fine pass is 50 px in the coarse one (>= verify_size 32): it needs evidence
+    # in an image with two coarser passes (a 12 MP photo), a 200 px face of the fine pass is 50 px
+    # in the next one (>= verify_size 32): it needs evidence there; a 100 px face (25 px) does not
     fine = faces([[0, 0, 200, 200], [300, 0, 500, 200], [600, 0, 700, 100]], [0.9, 0.9, 0.9])
-    coarse = faces([[0, 0, 196, 204]], [0.15])  # only the first is seen there, faintly; 100 px is not checked
-    merged = merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.5, 0.4, 750)
+    coarse = faces([[0, 0, 196, 204]], [0.15])  # only the first is seen there, faintly
+    coarsest = faces(np.zeros((0, 4)), [])
+    merged = merge_scales([(1.0, fine), (0.25, coarse), (0.0625, coarsest)], CONFIG, 0.5, 0.4, 750)
     np.testing.assert_allclose(merged.boxes, [[0, 0, 200, 200], [600, 0, 700, 100]])
+    # with one coarser pass only (an image of up to 2048 px on its short side) nothing is checked
+    assert len(merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.5, 0.4, 750)) == 3
+
+
+def test_a_fragment_needs_a_much_larger_confident_container():
+    fine = faces([[100, 100, 400, 400], [600, 600, 700, 700]], [0.95, 0.9])
+    # a coarse box barely larger than the first face (1.2x its area) and a faint large one over the second
+    coarse = faces([[90, 90, 418, 418], [500, 500, 1300, 1300]], [0.99, 0.3])
+    merged = merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.2, 0.4, 750)
+    # the first face is no fragment (its duplicate is removed by NMS, the better score kept);
+    # the second is inside a large box that is not confident (0.3 < container_score 0.5): kept too
+    np.testing.assert_allclose(np.sort(merged.scores), [0.3, 0.9, 0.99], rtol=1e-6)
 
 
 @pytest.mark.parametrize("angle", [90, 180, 270])

@@ -10,14 +10,13 @@ image (``max_side``) finds the big faces but loses the small ones.
 default), which small faces need. When the image's short side at that pass is above
 :attr:`ScaleConfig.trigger` (a face larger than the anchors can represent would fit in it),
 coarser passes follow, each :attr:`ScaleConfig.step` times smaller, until the short side fits. Each
-pass keeps only the face sizes it represents well: a face goes to the finest pass in which it is
-smaller than :attr:`ScaleConfig.handover` pixels (its longer side at that pass's input). A face of a
-finer pass that lies mostly inside a face of a coarser pass is a fragment of it and is dropped. A
-face of a finer pass large enough to be seen in the next coarser pass (:attr:`ScaleConfig.verify_size`
-pixels there) must be seen there too, even faintly (score >= :attr:`ScaleConfig.verify_score`, IoU >=
-:attr:`ScaleConfig.verify_iou`): at a resolution several times the one it was trained at, the network
-takes textures (dotted fabric, a mesh sweater) for faces, which the coarser view does not. Then NMS over
-the union removes the duplicates at the hand-over sizes. The coarser passes cost
+pass keeps only the face sizes it represents well (a finer pass those below the largest anchor, a
+coarser pass those too big for the finer one). A face of a finer pass that lies mostly inside a much
+larger confident face of a coarser pass is a fragment of it and is dropped. In very large images
+(12 MP and more) a large face of a finer pass must also be seen, even faintly, by the next coarser
+pass: at a resolution several times the one it was trained at, the network takes textures (dotted
+fabric, a mesh sweater) for faces, which the coarser view does not. Then NMS over the union removes
+the duplicates at the hand-over sizes (see :class:`ScaleConfig`). The coarser passes cost
 little: each has 1/16 of the pixels of the one before. An image whose short side is within
 ``trigger`` at the first pass (VGA, for instance) runs one pass, exactly as before.
 
@@ -42,39 +41,48 @@ ANGLES = (0, 90, 180, 270)
 
 @dataclass(frozen=True)
 class ScaleConfig:
-    """The ``auto`` policy's sizes, in pixels at the network input.
+    """The ``auto`` policy's sizes, in pixels at the network input (a face's size: its longer side).
 
-    ``handover``: a pass keeps faces whose longer side is below this (the coarsest keeps all larger
-    ones). ``trigger``: a coarser pass is added while the image's short side is above this.
-    ``step``: each coarser pass is this many times smaller. ``inside``: a face with at least this
-    share of its area inside a face of a coarser pass scoring at least ``container_score`` (a
-    confident face: at low thresholds, as in evaluation, a faint large box can cover a crowd) is a
-    fragment of it. ``verify_size``,
-    ``verify_score``, ``verify_iou``: a face of a finer pass whose longer side would be at least
-    ``verify_size`` in the next coarser pass is kept only if that pass has a detection of at least
-    ``verify_score`` overlapping it by IoU ``verify_iou`` (twice the smallest anchor, 16 px, where boxes
-    are still well placed; 0.4 is the NMS IoU).
+    - ``trigger``: a coarser pass is added while the image's short side is above this (512, the
+      largest anchor, keeps VGA-sized images at one pass); ``step``: each coarser pass is this many
+      times smaller.
+    - ``keep_max``: a pass followed by a coarser one keeps faces smaller than this (512, the largest
+      anchor); ``handover``: a coarser pass keeps the faces of at least this size in the finer pass
+      before it. Between the two both passes keep a face and NMS keeps the better box.
+    - ``inside``, ``container_ratio``, ``container_score``: a face with at least ``inside`` of its area
+      inside a face of a coarser pass that is ``container_ratio`` times its area and scores at least
+      ``container_score`` is a fragment of it (an eye, a mouth, half a face). The score matters at low
+      thresholds, as in evaluation, where a faint large box can cover a crowd.
+    - ``verify_passes``, ``verify_size``, ``verify_score``, ``verify_iou``: in an image that needs at
+      least ``verify_passes`` coarser passes (its short side above ``step`` x ``trigger`` = 2048 px, far
+      finer than the photos the network was trained on), a face of a finer pass whose size would be at
+      least ``verify_size`` in the next coarser pass (twice the smallest anchor) is kept only if that
+      pass has a detection of at least ``verify_score`` overlapping it by IoU ``verify_iou``.
 
-    Chosen from the recall and fragments of one original-size pass on faces of growing size (made by
-    enlarging photos of the WIDER FACE *training* subset): faces up to 350 px are found with almost
-    no fragments, at 450 px some are missed and fragments appear, beyond 550 px most are fragments.
-    ``trigger`` = 512, the largest anchor, keeps VGA-sized images at one pass.
+    Measured on photos of the WIDER FACE *training* subset, never on the validation set: one
+    original-size pass finds faces up to 350 px with almost no fragments; at 450 px some are missed and
+    fragments appear; beyond 550 px most detections are fragments. Among the variants tried, these
+    values kept the AP of large faces (>= 64 px) of one pass on ordinary photos and removed most
+    fragments and texture false positives on upscaled ones.
     """
 
     handover: float = 300.0
+    keep_max: float = 512.0
     trigger: float = 512.0
     step: float = 4.0
     inside: float = 0.5
+    container_ratio: float = 2.0
     container_score: float = 0.5
+    verify_passes: int = 2
     verify_size: float = 32.0
     verify_score: float = 0.1
     verify_iou: float = 0.4
 
     def __post_init__(self) -> None:
-        if not (16 <= self.handover <= self.trigger and self.step > 1 and 0 < self.inside <= 1):
-            raise ValueError(f"need 16 <= handover <= trigger, step > 1 and inside in (0, 1]: {self}")
-        if not (0 <= self.verify_score < 1 and 0 < self.verify_iou <= 1):
-            raise ValueError(f"need verify_score in [0, 1) and verify_iou in (0, 1]: {self}")
+        if not (16 <= self.handover <= self.keep_max and self.step > 1 and 0 < self.inside <= 1):
+            raise ValueError(f"need 16 <= handover <= keep_max, step > 1 and inside in (0, 1]: {self}")
+        if not (0 <= self.verify_score < 1 and 0 < self.verify_iou <= 1 and self.verify_passes >= 1):
+            raise ValueError(f"need verify_score in [0, 1), verify_iou in (0, 1], verify_passes >= 1: {self}")
 
 
 def pass_factors(height: int, width: int, factor: float, config: ScaleConfig) -> list[float]:
@@ -105,17 +113,18 @@ def merge_scales(
         size = np.maximum(faces.widths, faces.heights)
         keep = faces.scores >= score_threshold
         if i < len(passes) - 1:
-            keep &= size * factor < config.handover
+            keep &= size * factor < config.keep_max
             coarser_factor, coarser = passes[i + 1]
-            checked = size * coarser_factor >= config.verify_size
-            keep &= ~checked | _seen(faces.boxes, coarser.boxes, config.verify_iou)
+            if len(passes) - 1 - i >= config.verify_passes:
+                checked = size * coarser_factor >= config.verify_size
+                keep &= ~checked | _seen(faces.boxes, coarser.boxes, config.verify_iou)
         if i > 0:
             keep &= size * passes[i - 1][0] >= config.handover
         kept.append(faces[keep])
     for i in range(len(kept) - 1):
         containers = Faces.merge(kept[i + 1 :])
         containers = containers[containers.scores >= config.container_score]
-        kept[i] = kept[i][~_inside_any(kept[i].boxes, containers.boxes, config.inside)]
+        kept[i] = kept[i][~_inside_any(kept[i].boxes, containers.boxes, config.inside, config.container_ratio)]
     union = Faces.merge(kept)
     return union[nms(union.boxes, union.scores, nms_threshold)[:max_detections]]
 
@@ -127,15 +136,17 @@ def _seen(boxes: np.ndarray, evidence: np.ndarray, iou: float) -> np.ndarray:
     return (box_iou(boxes, evidence) >= iou).any(axis=1)
 
 
-def _inside_any(boxes: np.ndarray, containers: np.ndarray, share: float) -> np.ndarray:
-    """``(N,)`` bool: boxes with at least ``share`` of their area inside one of ``containers``."""
+def _inside_any(boxes: np.ndarray, containers: np.ndarray, share: float, ratio: float = 1.0) -> np.ndarray:
+    """``(N,)`` bool: boxes with at least ``share`` of their area inside one of ``containers`` that is at
+    least ``ratio`` times their area."""
     if len(boxes) == 0 or len(containers) == 0:
         return np.zeros(len(boxes), dtype=bool)
     top_left = np.maximum(boxes[:, None, :2], containers[None, :, :2])
     bottom_right = np.minimum(boxes[:, None, 2:], containers[None, :, 2:])
     overlap = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
     area = np.maximum(box_area(boxes), 1e-6)
-    return (overlap / area[:, None] >= share).any(axis=1)
+    larger = box_area(containers)[None, :] >= ratio * area[:, None]
+    return ((overlap / area[:, None] >= share) & larger).any(axis=1)
 
 
 def rotate_image(image: np.ndarray, angle: int) -> np.ndarray:
