@@ -1,4 +1,5 @@
-"""The module's name in earlier releases: :mod:`retinakit.apps.anonymize`, kept for one release."""
+"""The module's name in earlier releases: :mod:`retinakit.apps.anonymize` (the job) and
+:mod:`retinakit.ops.masks` (the masks), kept for one release."""
 
 from retinakit.apps.anonymize import (  # noqa: F401
     DEFAULT_THRESHOLD,
@@ -8,4 +9,12 @@ from retinakit.apps.anonymize import (  # noqa: F401
     anonymize_video,
     list_inputs,
     write_still,
+)
+from retinakit.ops.masks import (  # noqa: F401
+    AnonymiseConfig,
+    AnonymizeConfig,
+    anonymise_image,
+    anonymize_image,
+    face_regions,
+    hide_mask,
 )
