@@ -250,7 +250,7 @@ class FaceTracker:
             free_det[dets[c]] = False
 
         stage(np.flatnonzero(self.confirmed), np.flatnonzero(high), cfg.match_iou)
-        recent = self.confirmed & (self.lost == 0) & (det_of_track < 0)
+        recent = self.confirmed & (self.lost == 0) & (det_of_track < 0)  # seen in the previous frame
         stage(np.flatnonzero(recent), np.flatnonzero(~high), cfg.low_match_iou)
         stage(np.flatnonzero(~self.confirmed), np.flatnonzero(high & free_det), cfg.match_iou)
         return det_of_track, free_det
