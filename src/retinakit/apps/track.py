@@ -221,14 +221,26 @@ class FaceTracker:
         scores = faces.scores[keep]
         points = faces.landmarks[keep].astype(np.float64)
         high = scores >= cfg.high_threshold
+        self._predict()
+        det_of_track, free_det = self._match(boxes, high)
+        det_of_track = self._correct(det_of_track, boxes, scores, points)
+        born = np.flatnonzero(high & free_det)
+        self._add(boxes[born], scores[born], points[born], confirmed=self._frame == 1 or cfg.min_hits == 1)
+        return self._report(np.concatenate([det_of_track, born]), boxes)
 
+    def _predict(self) -> None:
+        """Move every track one frame ahead (a lost track keeps its size, as in ByteTrack)."""
         if len(self.ids):
-            self.mean[self.lost > 0, 7] = 0.0  # a lost track keeps its size (as ByteTrack)
+            self.mean[self.lost > 0, 7] = 0.0
             self.mean, self.cov = kalman_predict(self.mean, self.cov)
+
+    def _match(self, boxes: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The three matching stages (module doc, steps 2-4): each track's detection index (-1: none)
+        and which detections are still unmatched."""
+        cfg = self.config
         predicted = xyah_to_xyxy(self.mean)
-        was_active = self.lost == 0
         det_of_track = np.full(len(self.ids), -1, dtype=np.int64)
-        free_det = np.ones(len(scores), dtype=bool)
+        free_det = np.ones(len(boxes), dtype=bool)
 
         def stage(tracks: np.ndarray, dets: np.ndarray, min_iou: float) -> None:
             if not len(tracks) or not len(dets):
@@ -238,10 +250,17 @@ class FaceTracker:
             free_det[dets[c]] = False
 
         stage(np.flatnonzero(self.confirmed), np.flatnonzero(high), cfg.match_iou)
-        recent = self.confirmed & was_active & (det_of_track < 0)
+        recent = self.confirmed & (self.lost == 0) & (det_of_track < 0)  # seen in the previous frame
         stage(np.flatnonzero(recent), np.flatnonzero(~high), cfg.low_match_iou)
         stage(np.flatnonzero(~self.confirmed), np.flatnonzero(high & free_det), cfg.match_iou)
+        return det_of_track, free_det
 
+    def _correct(
+        self, det_of_track: np.ndarray, boxes: np.ndarray, scores: np.ndarray, points: np.ndarray
+    ) -> np.ndarray:
+        """Update the matched tracks with their detections, count hits and misses, drop dead tracks;
+        returns ``det_of_track`` of the surviving ones."""
+        cfg = self.config
         matched = det_of_track >= 0
         t, d = np.flatnonzero(matched), det_of_track[matched]
         if len(t):
@@ -255,14 +274,12 @@ class FaceTracker:
         self.confirmed |= self.hits >= cfg.min_hits
         alive = (self.confirmed & (self.lost <= cfg.max_lost)) | (~self.confirmed & matched)
         self._select(alive)
-        det_of_track = det_of_track[alive]
+        return det_of_track[alive]
 
-        born = np.flatnonzero(high & free_det)
-        self._add(boxes[born], scores[born], points[born], confirmed=self._frame == 1 or cfg.min_hits == 1)
-        det_of_track = np.concatenate([det_of_track, born])
-
+    def _report(self, det_of_track: np.ndarray, boxes: np.ndarray) -> TrackedFaces:
+        """The seen tracks with their detection boxes, then the bridged ones with their predicted boxes."""
         seen = det_of_track >= 0
-        bridged = ~seen & self.confirmed & (self.lost <= cfg.bridge_frames)
+        bridged = ~seen & self.confirmed & (self.lost <= self.config.bridge_frames)
         shown = np.concatenate([np.flatnonzero(seen), np.flatnonzero(bridged)])
         shown_boxes = np.concatenate([boxes[det_of_track[seen]], xyah_to_xyxy(self.mean[bridged])])
         out = Faces(shown_boxes, self.scores[shown], _from_box_frame(self.shape[shown], shown_boxes))

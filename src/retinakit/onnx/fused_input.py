@@ -34,7 +34,7 @@ def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
         import onnx
     except ImportError:
         raise ImportError("a fused-input model needs the onnx package: pip install 'retinakit[torch]'") from None
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     config = stored_config("the model", {p.key: p.value for p in model.metadata_props}.get(CONFIG_KEY), config)
     graph_inputs = [i.name for i in model.graph.input]
@@ -49,37 +49,8 @@ def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
         for k, name in enumerate(node.input):
             if name == INPUT_NAME:
                 node.input[k] = NORMALIZED_NAME
-    # The layout change and the channel flip first, on uint8 (a quarter of the bytes: ONNX Runtime's
-    # float transpose is several times slower than numpy here), then the per-channel arithmetic on NCHW.
-    mean = np.asarray(config.input.mean, dtype=np.float32)
-    std = np.asarray(config.input.std, dtype=np.float32)
-    nodes = [helper.make_node("Transpose", [INPUT_NAME], ["image_nchw"], perm=[0, 3, 1, 2], name="preprocess/nchw")]
-    current = "image_nchw"
-    constants = []
-    if config.input.channel_order == "RGB":  # stored BGR, the network wants RGB: reverse the channels
-        constants.append(numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), "preprocess/rgb"))
-        gather = helper.make_node("Gather", [current, "preprocess/rgb"], ["image_rgb"], axis=1, name="preprocess/rgb")
-        nodes.append(gather)
-        current = "image_rgb"
     opset = next((o.version for o in fused.opset_import if o.domain in ("", "ai.onnx")), 0)
-    exact = np.all(std == 1.0) and np.all(mean == np.round(mean)) and np.all((mean >= 0) & (mean <= 255))
-    if exact and opset >= 13:  # per-channel DequantizeLinear needs opset 13
-        # (pixel - zero_point) * 1 with the means as per-channel zero points: exact, one pass
-        constants.append(numpy_helper.from_array(np.ones(3, np.float32), "preprocess/one"))
-        constants.append(numpy_helper.from_array(mean.astype(np.uint8), "preprocess/mean"))
-        inputs = [current, "preprocess/one", "preprocess/mean"]
-        sub = helper.make_node("DequantizeLinear", inputs, [NORMALIZED_NAME], axis=1, name="preprocess/sub_mean")
-        nodes.append(sub)
-    else:
-        shape = (1, 3, 1, 1)
-        nodes.append(helper.make_node("Cast", [current], ["image_float"], to=TensorProto.FLOAT, name="preprocess/cast"))
-        constants.append(numpy_helper.from_array(mean.reshape(shape), "preprocess/mean"))
-        last = "image_centered" if np.any(std != 1.0) else NORMALIZED_NAME
-        nodes.append(helper.make_node("Sub", ["image_float", "preprocess/mean"], [last], name="preprocess/sub_mean"))
-        if np.any(std != 1.0):
-            constants.append(numpy_helper.from_array(std.reshape(shape), "preprocess/std"))
-            div = helper.make_node("Div", [last, "preprocess/std"], [NORMALIZED_NAME], name="preprocess/div_std")
-            nodes.append(div)
+    nodes, constants = _preprocessing_nodes(config, opset)
     old = list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes + old)
@@ -90,6 +61,52 @@ def fuse_preprocessing(model: Any, config: ModelConfig | None = None) -> Any:
     )
     onnx.checker.check_model(fused)
     return fused
+
+
+def _preprocessing_nodes(config: ModelConfig, opset: int) -> tuple[list[Any], list[Any]]:
+    """The nodes from the uint8 NHWC BGR ``image`` to the float NCHW :data:`NORMALIZED_NAME`, and their constants."""
+    from onnx import helper, numpy_helper
+
+    # The layout change and the channel flip first, on uint8 (a quarter of the bytes: ONNX Runtime's
+    # float transpose is several times slower than numpy here), then the per-channel arithmetic on NCHW.
+    nodes = [helper.make_node("Transpose", [INPUT_NAME], ["image_nchw"], perm=[0, 3, 1, 2], name="preprocess/nchw")]
+    current = "image_nchw"
+    constants = []
+    if config.input.channel_order == "RGB":  # stored BGR, the network wants RGB: reverse the channels
+        constants.append(numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), "preprocess/rgb"))
+        gather = helper.make_node("Gather", [current, "preprocess/rgb"], ["image_rgb"], axis=1, name="preprocess/rgb")
+        nodes.append(gather)
+        current = "image_rgb"
+    norm_nodes, norm_constants = _normalisation_nodes(current, config, opset)
+    return nodes + norm_nodes, constants + norm_constants
+
+
+def _normalisation_nodes(current: str, config: ModelConfig, opset: int) -> tuple[list[Any], list[Any]]:
+    """``(current - mean) / std`` into :data:`NORMALIZED_NAME`: one exact ``DequantizeLinear`` where it can
+    (module doc), else ``Cast -> Sub -> (Div)``; the nodes and their constants."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    mean = np.asarray(config.input.mean, dtype=np.float32)
+    std = np.asarray(config.input.std, dtype=np.float32)
+    exact = np.all(std == 1.0) and np.all(mean == np.round(mean)) and np.all((mean >= 0) & (mean <= 255))
+    if exact and opset >= 13:  # per-channel DequantizeLinear needs opset 13
+        # (pixel - zero_point) * 1 with the means as per-channel zero points: exact, one pass
+        constants = [
+            numpy_helper.from_array(np.ones(3, np.float32), "preprocess/one"),
+            numpy_helper.from_array(mean.astype(np.uint8), "preprocess/mean"),
+        ]
+        inputs = [current, "preprocess/one", "preprocess/mean"]
+        sub = helper.make_node("DequantizeLinear", inputs, [NORMALIZED_NAME], axis=1, name="preprocess/sub_mean")
+        return [sub], constants
+    shape = (1, 3, 1, 1)
+    nodes = [helper.make_node("Cast", [current], ["image_float"], to=TensorProto.FLOAT, name="preprocess/cast")]
+    constants = [numpy_helper.from_array(mean.reshape(shape), "preprocess/mean")]
+    last = "image_centered" if np.any(std != 1.0) else NORMALIZED_NAME
+    nodes.append(helper.make_node("Sub", ["image_float", "preprocess/mean"], [last], name="preprocess/sub_mean"))
+    if np.any(std != 1.0):
+        constants.append(numpy_helper.from_array(std.reshape(shape), "preprocess/std"))
+        nodes.append(helper.make_node("Div", [last, "preprocess/std"], [NORMALIZED_NAME], name="preprocess/div_std"))
+    return nodes, constants
 
 
 def write_fused(source: str | os.PathLike, output: str | os.PathLike) -> None:

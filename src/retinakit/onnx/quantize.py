@@ -160,14 +160,11 @@ def quantize_onnx(
     the model's config (default: the one stored in the graph). The config metadata is kept and the
     recipe (options and the calibration file names) is stored under ``retinakit.quantization``.
     """
-    import json
-
     try:
         import onnx
     except ImportError:
         raise ImportError("quantisation needs the onnx package: pip install 'retinakit[torch]'") from None
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     options = options or QuantizeConfig()
     if not calibration_images:
@@ -176,42 +173,17 @@ def quantize_onnx(
     meta = {p.key: p.value for p in source.metadata_props}
     config = stored_config(model_path, meta.get(CONFIG_KEY), config)
     chosen = pick_calibration(calibration_images, options.num_images, options.seed)
-    cfg, max_side = config, options.max_side
-
-    class Reader(CalibrationDataReader):
-        def __init__(self, count: int) -> None:
-            self._batches = _calibration_batches(chosen[:count], cfg, max_side)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            batch = next(self._batches, None)
-            return None if batch is None else {INPUT_NAME: batch}
-
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(os.fspath(model_path), os.fspath(prepared))
-        graph = onnx.load(os.fspath(prepared))
-        # decoded once: the equalisation's images are the first of the MSE ranges' ones
-        count = len(chosen) if options.ranges == "mse" else options.equalise_images if options.equalise else 0
-        batches = list(_calibration_batches(chosen[:count], config, max_side))
-        if options.equalise:
-            from retinakit.onnx.equalise import equalise_activations
-
-            feeds = [{INPUT_NAME: b} for b in batches[: options.equalise_images]]
-            graph, _ = equalise_activations(graph, feeds, options.equalise, options.equalise_strength)
-            onnx.save(graph, os.fspath(prepared))
-        names = [n.name for n in graph.graph.node]
-        excluded = [n for n in names if any(n.startswith(p) for p in options.keep_float)]
-        extra: dict[str, Any] = {}
-        if options.ranges == "mse":
-            ranges = activation_ranges(prepared, batches, options.samples_per_image, options.seed)
-            extra["TensorQuantOverrides"] = {
-                name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in ranges.items()
-            }
+        graph, batches = _prepare(model_path, prepared, chosen, config, options)
+        excluded = [n.name for n in graph.graph.node if any(n.name.startswith(p) for p in options.keep_float)]
+        extra = _range_overrides(prepared, batches, options)
+        # with mse ranges every activation is overridden; one image only lets the calibrator run
+        reader = _calibration_reader(chosen[: 1 if options.ranges == "mse" else len(chosen)], config, options.max_side)
         quantize_static(
             os.fspath(prepared),
             os.fspath(output_path),
-            # with mse ranges every activation is overridden; one image only lets the calibrator run
-            Reader(1 if options.ranges == "mse" else len(chosen)),
+            reader,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -219,19 +191,77 @@ def quantize_onnx(
             nodes_to_exclude=excluded,
             extra_options=extra,
         )
-    quantized = onnx.load(os.fspath(output_path))
     recipe = {
         "tool": "retinakit.onnx.quantize.quantize_onnx (ONNX Runtime quantize_static, QDQ)",
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.__dict__.items()},
         "calibration": [f"{p.parent.name}/{p.name}" for p in chosen],
     }
+    _store_recipe(output_path, source, recipe, config, options.fused_input)
+    return recipe
+
+
+def _prepare(
+    model_path: str | os.PathLike, prepared: Path, chosen: Sequence[Path], config: ModelConfig, options: QuantizeConfig
+) -> tuple[Any, list[np.ndarray]]:
+    """Write ONNX Runtime's pre-processed (and, if asked, equalised) graph to ``prepared``; returns it and the
+    decoded calibration batches the range search and the equalisation need (decoded once: the
+    equalisation's images are the first of the MSE ranges' ones)."""
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(os.fspath(model_path), os.fspath(prepared))
+    graph = onnx.load(os.fspath(prepared))
+    count = len(chosen) if options.ranges == "mse" else options.equalise_images if options.equalise else 0
+    batches = list(_calibration_batches(chosen[:count], config, options.max_side))
+    if options.equalise:
+        from retinakit.onnx.equalise import equalise_activations
+
+        feeds = [{INPUT_NAME: b} for b in batches[: options.equalise_images]]
+        graph, _ = equalise_activations(graph, feeds, options.equalise, options.equalise_strength)
+        onnx.save(graph, os.fspath(prepared))
+    return graph, batches
+
+
+def _range_overrides(prepared: Path, batches: Sequence[np.ndarray], options: QuantizeConfig) -> dict[str, Any]:
+    """``quantize_static``'s ``extra_options``: with ``ranges="mse"`` every activation's range, else none."""
+    if options.ranges != "mse":
+        return {}
+    ranges = activation_ranges(prepared, batches, options.samples_per_image, options.seed)
+    overrides = {name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in ranges.items()}
+    return {"TensorQuantOverrides": overrides}
+
+
+def _calibration_reader(paths: Sequence[Path], config: ModelConfig, max_side: int) -> Any:
+    """An ONNX Runtime ``CalibrationDataReader`` over ``paths``, decoded one at a time."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = _calibration_batches(paths, config, max_side)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self._batches, None)
+            return None if batch is None else {INPUT_NAME: batch}
+
+    return Reader()
+
+
+def _store_recipe(
+    output_path: str | os.PathLike, source: Any, recipe: dict[str, Any], config: ModelConfig, fused_input: bool
+) -> None:
+    """Give the quantised file at ``output_path`` the metadata of ``source`` plus ``recipe`` and, if
+    ``fused_input``, the uint8 input."""
+    import json
+
+    import onnx
+
+    quantized = onnx.load(os.fspath(output_path))
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(source.metadata_props)
     entry = quantized.metadata_props.add()
     entry.key, entry.value = QUANTIZATION_KEY, json.dumps(recipe)
-    if options.fused_input:
+    if fused_input:
         from retinakit.onnx.fused_input import fuse_preprocessing
 
         quantized = fuse_preprocessing(quantized, config)
     onnx.save(quantized, os.fspath(output_path))
-    return recipe

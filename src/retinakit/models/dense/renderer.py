@@ -30,6 +30,7 @@ cost per face is about the covered crop area, independent of the image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -111,55 +112,94 @@ def rasterise(
     triangle's bounding box are evaluated (beyond it ``D_j < 0.7 %``), so the cost is about the
     number of covered pixels, not pixels x triangles.
     """
-    n, s = pixels.shape[0], config.size
-    dtype, device = pixels.dtype, pixels.device
-    num_tri = len(triangles)
     tri = pixels[:, triangles]  # (N, F, 3 vertices, 2)
+    coeff, height = _edge_lines(tri)
+    plane, low, high = _attribute_planes(depth, colours, triangles, coeff, height)
+    pairs = _candidate_pairs(tri, config)
+    x, y = pairs.px.to(pixels.dtype)[:, None], pairs.py.to(pixels.dtype)[:, None]
+    k = coeff.reshape(-1, 3, 3)[pairs.which]  # (M, 3 edges, (a, b, c))
+    inside = (k[..., 0] * x + k[..., 1] * y + k[..., 2]).min(dim=1).values  # (M,)
+    q = plane.reshape(-1, 4, 3)[pairs.which]  # (M, 4 attributes, (a, b, c))
+    values = q[..., 0] * x + q[..., 1] * y + q[..., 2]  # (M, 4)
+    # outside a triangle, keep the extrapolation within its vertices' range (clamped barycentrics)
+    values = torch.minimum(torch.maximum(values, low.reshape(-1, 4)[pairs.which]), high.reshape(-1, 4)[pairs.which])
+    return _composite(pairs.pixel, inside, values, background, len(pixels), config)
+
+
+def _edge_lines(tri: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Triangles ``(N, F, 3, 2)`` -> inward unit edge lines ``coeff (N, F, 3, 3)`` with
+    ``dist_k(p) = coeff_k @ (x, y, 1)`` and each vertex's distance to its opposite edge ``height (N, F, 3, 1)``."""
     # edge k is opposite vertex k: the line through vertices k+1 and k+2
     p1, p2 = tri.roll(-1, dims=2), tri.roll(-2, dims=2)
     edge = p2 - p1
     normal = torch.stack([-edge[..., 1], edge[..., 0]], -1) / edge.norm(dim=-1, keepdim=True).clamp(min=1e-6)
     offset = -(normal * p1).sum(-1, keepdim=True)
     height = (normal * tri).sum(-1, keepdim=True) + offset  # signed distance of the opposite vertex
-    sign = torch.where(height >= 0, 1.0, -1.0).to(dtype)
-    coeff = torch.cat([normal, offset], -1) * sign  # inward unit normals: dist_k(p) = coeff_k @ (x, y, 1)
-    height = (height * sign).clamp(min=1e-4)
+    sign = torch.where(height >= 0, 1.0, -1.0).to(tri.dtype)
+    coeff = torch.cat([normal, offset], -1) * sign  # inward unit normals
+    return coeff, (height * sign).clamp(min=1e-4)
 
+
+def _attribute_planes(
+    depth: torch.Tensor, colours: torch.Tensor, triangles: torch.Tensor, coeff: torch.Tensor, height: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Colour and normalised inverse depth as screen-space planes ``(N, F, 4, 3)`` (``attr(p) = plane @ (x, y, 1)``)
+    and their per-triangle vertex minimum and maximum ``(N, F, 4)``."""
     z = depth[:, triangles]  # (N, F, 3)
     z_near = depth.min(dim=1).values[:, None, None] - 1e-3
     z_far = depth.max(dim=1).values[:, None, None] + 1e-3
     inv = (z_far - z) / (z_far - z_near)  # 1 nearest, 0 farthest
     attrs = torch.cat([colours[:, triangles], inv[..., None]], -1)  # (N, F, 3 vertices, 4)
     # linear interpolation in screen space: barycentric_k(p) = dist_k(p) / height_k
-    plane = (attrs / height).transpose(2, 3) @ coeff  # (N, F, 4, 3): attr(p) = plane @ (x, y, 1)
-    low, high = attrs.min(dim=2).values, attrs.max(dim=2).values  # (N, F, 4)
+    plane = (attrs / height).transpose(2, 3) @ coeff
+    return plane, attrs.min(dim=2).values, attrs.max(dim=2).values
 
-    # candidate pairs: every pixel centre within the margin of each triangle's bounding box
-    with torch.no_grad():
-        margin = 5.0 * config.sigma
-        lo = (tri.min(dim=2).values - margin).ceil().clamp(0, s - 1).long()  # (N, F, 2)
-        hi = (tri.max(dim=2).values + margin).floor().clamp(-1, s - 1).long()
-        extent = (hi - lo + 1).clamp(min=0)
-        counts = (extent[..., 0] * extent[..., 1]).reshape(-1)
-        which = torch.repeat_interleave(torch.arange(n * num_tri, device=device), counts)  # flat (n, f)
-        first = torch.cumsum(counts, 0) - counts
-        local = torch.arange(len(which), device=device) - first[which]
-        width = extent.reshape(-1, 2)[which, 0]
-        px = lo.reshape(-1, 2)[which, 0] + local % width.clamp(min=1)
-        py = lo.reshape(-1, 2)[which, 1] + local // width.clamp(min=1)
-        face = which // num_tri
-        pixel = face * s * s + py * s + px  # flat (n, y, x)
-    x, y = px.to(dtype)[:, None], py.to(dtype)[:, None]
-    k = coeff.reshape(-1, 3, 3)[which]  # (M, 3 edges, (a, b, c))
-    inside = (k[..., 0] * x + k[..., 1] * y + k[..., 2]).min(dim=1).values  # (M,)
-    q = plane.reshape(-1, 4, 3)[which]  # (M, 4 attributes, (a, b, c))
-    values = q[..., 0] * x + q[..., 1] * y + q[..., 2]  # (M, 4)
-    # outside a triangle, keep the extrapolation within its vertices' range (clamped barycentrics)
-    values = torch.minimum(torch.maximum(values, low.reshape(-1, 4)[which]), high.reshape(-1, 4)[which])
+
+class _Pairs(NamedTuple):
+    """Candidate (triangle, pixel) pairs, flat: ``which`` the flat (face, triangle) index, ``px``, ``py``
+    the pixel column and row, ``pixel`` the flat (face, row, column) index."""
+
+    which: torch.Tensor
+    px: torch.Tensor
+    py: torch.Tensor
+    pixel: torch.Tensor
+
+
+@torch.no_grad()
+def _candidate_pairs(tri: torch.Tensor, config: RenderConfig) -> _Pairs:
+    """Every pixel centre within ``5 σ`` of each triangle's bounding box (``tri (N, F, 3, 2)``)."""
+    n, num_tri, s, device = tri.shape[0], tri.shape[1], config.size, tri.device
+    margin = 5.0 * config.sigma
+    lo = (tri.min(dim=2).values - margin).ceil().clamp(0, s - 1).long()  # (N, F, 2)
+    hi = (tri.max(dim=2).values + margin).floor().clamp(-1, s - 1).long()
+    extent = (hi - lo + 1).clamp(min=0)
+    counts = (extent[..., 0] * extent[..., 1]).reshape(-1)
+    which = torch.repeat_interleave(torch.arange(n * num_tri, device=device), counts)  # flat (n, f)
+    first = torch.cumsum(counts, 0) - counts
+    local = torch.arange(len(which), device=device) - first[which]
+    width = extent.reshape(-1, 2)[which, 0]
+    px = lo.reshape(-1, 2)[which, 0] + local % width.clamp(min=1)
+    py = lo.reshape(-1, 2)[which, 1] + local // width.clamp(min=1)
+    face = which // num_tri
+    return _Pairs(which, px, py, face * s * s + py * s + px)
+
+
+def _composite(
+    pixel: torch.Tensor,
+    inside: torch.Tensor,
+    values: torch.Tensor,
+    background: torch.Tensor,
+    n: int,
+    config: RenderConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-pixel softmax over its candidate triangles and the background, and the coverage mask.
+
+    ``pixel (M,)``: each pair's flat pixel; ``inside (M,)``: its signed edge distance; ``values (M, 4)``:
+    its colour and inverse depth; ``n`` meshes. Returns ``image (N, 3, S, S)`` and ``mask (N, S, S)``.
+    """
+    s, dtype, device = config.size, inside.dtype, inside.device
     colour = values[:, :3]
     logit = F.logsigmoid(inside / config.sigma) + values[:, 3] / config.gamma
-
-    # per-pixel softmax over its candidate triangles and the background
     total = n * s * s
     bg_logit = config.epsilon / config.gamma
     peak = torch.full((total,), bg_logit, dtype=dtype, device=device)
