@@ -1,6 +1,6 @@
 """The paper's test-time strategy on WIDER FACE val-dev: AP, time and memory of each variant.
 
-    python benchmarks/tta_table.py [--limit N] [--output tta_table.json]
+    python -m benchmarks.accuracy.tta_table [--limit N] [--output tta_table.json]
 
 Runs every pass once per image (original size; short sides 500, 800, 1100, 1400, 1700 capped at
 2600 on the long side; each plain and flipped), times each pass, and evaluates these rows with
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness.data import WIDER
+from benchmarks.harness.fresh import ChildFailed, peak_rss_mb, run_fresh
 from retinakit import Detector
 from retinakit.evaluation.wider import WiderGroundTruth, evaluate_wider, read_image_list
 from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
@@ -29,7 +30,7 @@ from retinakit.io.formats import to_wider_rows
 from retinakit.io.images import read_image
 from retinakit.io.readahead import prefetch
 
-ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface"
+ROOT = WIDER
 SCALES = (500, 800, 1100, 1400, 1700)
 MAX_SIDE = 2600
 
@@ -48,17 +49,13 @@ for rule in ("max", "mean", "consensus"):
         TTAConfig(scales=SCALES, flip=True, vote_score=rule),
     )
 
-MEMORY_CHILD = r"""
-import json, sys
-from retinakit import Detector
-from retinakit.io.images import read_image
-options = json.loads(sys.argv[2])
-det = Detector(score_threshold=0.02, **options)
-faces = det.detect_bgr([read_image(sys.argv[1])])[0]
-peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
-print(json.dumps({"peak_mb": peak,
-                  "landmarks_all_finite": bool((faces.landmarks == faces.landmarks).all()), "n": len(faces)}))
-"""
+
+def peak_memory(image: str, options: dict) -> dict:
+    """Peak RSS (MiB) of one Detector with these TTA options on ``image``, in a fresh process."""
+    det = Detector(score_threshold=0.02, **options)
+    faces = det.detect_bgr([read_image(image)])[0]
+    finite = bool((faces.landmarks == faces.landmarks).all())
+    return {"peak_mb": peak_rss_mb(), "landmarks_all_finite": finite, "n": len(faces)}
 
 
 def run_passes(det: Detector, image: np.ndarray) -> tuple[dict, dict]:
@@ -117,13 +114,13 @@ def main() -> None:
         }
         memory = {}
         if not args.no_memory:
-            mem = subprocess.run(
-                [sys.executable, "-c", MEMORY_CHILD, str(images / f"{largest}.jpg"), json.dumps(options)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            memory = json.loads(mem.stdout.strip().splitlines()[-1]) if mem.returncode == 0 else {}
+            try:
+                memory = run_fresh(
+                    "benchmarks.accuracy.tta_table:peak_memory",
+                    {"image": str(images / f"{largest}.jpg"), "options": options},
+                )
+            except ChildFailed:
+                memory = {}
         ms = 1000 * row_seconds[row] / len(keys)
         table[row] = {"ap": result.ap, "ap_50_95": result.ap_50_95, "ms_per_image": ms, **memory}
         print(

@@ -1,6 +1,6 @@
 """Where an ONNX model's time goes, per operator type and per node, from ONNX Runtime's profiler.
 
-    python benchmarks/ort_profile.py src/retinakit/weights/retinaface_mobilenet0.25_int8.onnx --nodes 20
+    python -m benchmarks.speed.ort_profile src/retinakit/weights/retinaface_mobilenet0.25_int8.onnx --nodes 20
 
 Runs the model on a random VGA input (uint8 NHWC for models with the image input, float NCHW
 otherwise) with 2 intra-op threads, ``--runs`` times, and prints mean ms per run. Asserts nothing.

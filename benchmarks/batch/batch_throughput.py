@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-VALDEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev"
+VALDEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "widerface" / "val-dev"
 
 
 @dataclass

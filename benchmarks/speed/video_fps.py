@@ -1,6 +1,6 @@
 """Video throughput of ``retinakit detect VIDEO`` on a generated 10-second 640x480 clip.
 
-    python benchmarks/video_fps.py [--seconds 10] [--fps 25]
+    python -m benchmarks.speed.video_fps [--seconds 10] [--fps 25]
 
 The clip is written here from real photos (val-dev images from ../shared, or scikit-image
 photos), panning across each photo so every frame differs. Prints frames per second end to end
@@ -20,18 +20,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.harness.data import VALDEV_IMAGES, fallback_photos, load_photos
 from retinakit import Detector
 from retinakit.io.video import detect_video
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev" / "images"
-
 
 def photos() -> list[np.ndarray]:
-    if SHARED.is_dir():
-        return [cv2.imread(str(p)) for p in sorted(SHARED.glob("*/*.jpg"))[::100]]
-    import skimage.data
-
-    return [np.ascontiguousarray(f()[:, :, ::-1]) for f in (skimage.data.astronaut, skimage.data.coffee)]
+    """Every 100th val-dev photo (or two scikit-image photos without the data)."""
+    if VALDEV_IMAGES.is_dir():
+        return load_photos(11, step=100)
+    return fallback_photos(2)
 
 
 def write_clip(path: Path, seconds: int, fps: int) -> int:

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev" / "images"
+IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "widerface" / "val-dev" / "images"
 
 
 def command(images: Path, out: Path, shard_size: int) -> list[str]:

@@ -1,7 +1,7 @@
 """Peak memory (VmHWM, peak RSS) of detection over large images, each case in a fresh process. Prints a table.
 
-    python benchmarks/memory.py                       # every case, the code on PYTHONPATH (or installed)
-    python benchmarks/memory.py --src /other/tree/src # the same cases on another checkout (before/after)
+    python -m benchmarks.memory.large_images                        # every case, the code on PYTHONPATH (or installed)
+    python -m benchmarks.memory.large_images --src /other/tree/src  # the same cases on another checkout (before/after)
 
 Cases (default options: original size, ``batch_size=8``):
 
@@ -18,56 +18,61 @@ Synthetic images are written once to ``--cache`` (default /tmp/retinakit-memory-
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
-import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface" / "val-dev" / "images"
+from benchmarks.harness.data import VALDEV_IMAGES, fallback_photos, load_photos
+from benchmarks.harness.fresh import ChildFailed, peak_rss_mb, run_fresh
+from benchmarks.harness.record import Record, Table, add_json_argument
 
-CHILD = r"""
-import json, os, resource, sys
-case, folder, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if limit:
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-import contextlib, io
-from pathlib import Path
-def peak_mb():
-    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024
-ok = failed = 0
-note = ""
-if case.startswith("cli"):
+
+def run_cli_case(case: str, folder: str) -> dict[str, Any]:
+    """``retinakit detect`` on the phone photos or the huge image, in this (fresh) process."""
     from retinakit.cli import main
-    out = io.StringIO()
-    err = io.StringIO()
+
+    out, err, note = io.StringIO(), io.StringIO(), ""
     target = folder + "/huge.jpg" if case == "cli-huge" else folder + "/phone"
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             main(["detect", target, "--no-progress"])
-        except MemoryError as exc:
+        except MemoryError:
             note = "MemoryError"
-    for line in out.getvalue().splitlines():
-        record = json.loads(line)
-        ok += "faces" in record
-        failed += "error" in record
-    if failed:
-        note = note or [json.loads(l)["error"] for l in out.getvalue().splitlines() if "error" in l][0][:60]
-else:
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    ok = sum("faces" in r for r in records)
+    errors = [r["error"] for r in records if "error" in r]
+    return {
+        "peak_mb": peak_rss_mb(),
+        "ok": ok,
+        "failed": len(errors),
+        "note": note or (errors[0][:60] if errors else ""),
+    }
+
+
+def run_case_here(case: str, folder: str) -> dict[str, Any]:
+    """One case in this (fresh) process: peak RSS, images with a result, images that failed, a note."""
+    if case.startswith("cli"):
+        return run_cli_case(case, folder)
     from retinakit import Detector
+
     sub = "phone" if case == "api-phone" else "mixed"
     paths = sorted(str(p) for p in (Path(folder) / sub).glob("*.jpg"))
+    ok = failed = 0
+    note = ""
     try:
         ok = len(Detector().detect_batch(paths))
     except MemoryError:
         failed, note = len(paths), "MemoryError"
     except Exception as exc:
         failed, note = len(paths), str(exc)[:60]
-print(json.dumps({"peak_mb": peak_mb(), "ok": ok, "failed": failed, "note": note}))
-"""
+    return {"peak_mb": peak_rss_mb(), "ok": ok, "failed": failed, "note": note}
+
 
 CASES = [
     ("8 phone photos (4000x3000), CLI", "cli-phone", 0),
@@ -82,12 +87,7 @@ def make_images(folder: Path) -> None:
     """Phone photos (4000 x 3000), a 10000 x 10000 image and a mixed folder, from val-dev photos when present."""
     if (folder / "done").exists():
         return
-    if SHARED.is_dir():
-        photos = [cv2.imread(str(p)) for p in sorted(SHARED.glob("*/*.jpg"))[::97][:8]]
-    else:
-        import skimage.data
-
-        photos = [np.ascontiguousarray(f()[:, :, ::-1]) for f in (skimage.data.astronaut, skimage.data.coffee)] * 4
+    photos = load_photos(8, step=97) if VALDEV_IMAGES.is_dir() else fallback_photos(8)
     for sub in ("phone", "mixed"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     for i, photo in enumerate(photos):
@@ -106,34 +106,37 @@ def make_images(folder: Path) -> None:
     (folder / "done").touch()
 
 
-def run_case(case: str, folder: Path, limit: int, src: str | None) -> dict:
-    env = dict(os.environ)
-    if src:
-        env["PYTHONPATH"] = src
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, case, str(folder), str(limit)], capture_output=True, text=True, env=env
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return {"peak_mb": float("nan"), "ok": 0, "failed": -1, "note": f"exit {proc.returncode}: {tail[:60]}"}
-    return json.loads(lines[-1])
+def run_case(case: str, folder: Path, limit: int, src: str | None) -> dict[str, Any]:
+    """One case in a fresh process (``src``: another checkout's ``src/``; ``limit``: RLIMIT_AS bytes)."""
+    try:
+        return run_fresh(
+            "benchmarks.memory.large_images:run_case_here",
+            {"case": case, "folder": str(folder)},
+            src=src,
+            address_space=limit,
+        )
+    except ChildFailed as exc:
+        return {"peak_mb": float("nan"), "ok": 0, "failed": -1, "note": str(exc).split(": ", 1)[-1][:60]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", help="PYTHONPATH for the children (another checkout's src/)")
     parser.add_argument("--cache", default="/tmp/retinakit-memory-images")
     parser.add_argument("--cases", help="comma-separated case numbers (1-based), default all")
-    args = parser.parse_args()
+    add_json_argument(parser)
+    args = parser.parse_args(argv)
+    record = Record("memory/large_images", "Peak memory over large images", sys.argv[1:] if argv is None else argv)
     folder = Path(args.cache)
     make_images(folder)
     chosen = [CASES[int(i) - 1] for i in args.cases.split(",")] if args.cases else CASES
-    print(f"code: {args.src or os.environ.get('PYTHONPATH') or 'installed retinakit'}")
-    print(f"{'case':<44}{'peak RSS MB':>12}{'ok':>5}{'failed':>8}  note")
+    record.note(f"code: {args.src or os.environ.get('PYTHONPATH') or 'installed retinakit'}")
+    table = Table("Peak RSS (VmHWM) per case, each in a fresh process", ["case", "peak RSS MB", "ok", "failed", "note"])
     for title, case, limit in chosen:
         r = run_case(case, folder, limit, args.src)
-        print(f"{title:<44}{r['peak_mb']:>12.0f}{r['ok']:>5}{r['failed']:>8}  {r['note']}", flush=True)
+        table.add(title, r["peak_mb"], r["ok"], r["failed"], r["note"])
+    record.table(table)
+    record.write(args.json)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED_CANDIDATES = [ROOT.parent / "shared", ROOT.parents[1] / "shared"]
 ENGINE_FLAGS = {"batch": ["--engine", "batch"], "pool": ["--engine", "pool"]}  # default workers and threads
 

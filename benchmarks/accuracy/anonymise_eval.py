@@ -1,6 +1,6 @@
 """Anonymisation measured on ground truth: generated videos from val-dev photos, and val-dev stills.
 
-    flock /tmp/retinakit-cpu.lock python benchmarks/anonymise_eval.py [--clips 8 --frames 100] [--stills]
+    flock /tmp/retinakit-cpu.lock python -m benchmarks.accuracy.anonymise_eval [--clips 8 --frames 100] [--stills]
 
 Videos: each clip is a 640x480 camera moving over one val-dev photo -- pan, zoom (0.8-1.5x),
 rotation (up to +-6 degrees) and brightness changes (gain 0.55-1.35) along known paths -- written
@@ -28,13 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.harness.data import SHARED
 from retinakit import Detector
 from retinakit.apps.anonymise import DEFAULT_THRESHOLD, AnonymiseConfig, anonymise_video, hide_mask
 from retinakit.apps.track import TrackerConfig, greedy_assign
 from retinakit.inference.boxes import box_iou
 from retinakit.io.annotations import parse_wider_gt
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared from the project root
 MIN_FACE = 16
 
 
