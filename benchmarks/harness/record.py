@@ -114,7 +114,8 @@ class Record:
         print(table.text() + "\n", flush=True)
 
     def note(self, text: str) -> None:
-        """Keep a line of context (what was built, what was skipped) and print it."""
+        """Keep a line of context (what was built, what was skipped; paths relative to the checkout) and print it."""
+        text = text.replace(f"{REPO}/", "")
         self.data["notes"].append(text)
         print(text, flush=True)
 

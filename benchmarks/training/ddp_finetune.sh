@@ -3,7 +3,7 @@
 # subset, same global batch (2 x 4 = 8), 2 epochs; the 2-process run is killed during epoch 2 and
 # resumed with --resume; a third, single-process run with 2 threads instead of 1 measures how far two runs
 # that differ only in float summation order end apart (NOISE_FLOOR=0 skips it). All are exported and evaluated on val-dev (official protocol, original size).
-# Usage: [LR=1e-5] benchmarks/ddp_finetune.sh [OUT_DIR]   (run from the repository root; ~1 hour on 2 cores)
+# Usage: [LR=1e-5] benchmarks/training/ddp_finetune.sh [OUT_DIR]   (run from the repository root; ~1 hour on 2 cores)
 set -euo pipefail
 OUT=${1:-runs/ddp_check}
 SHARED=${SHARED:-../shared}

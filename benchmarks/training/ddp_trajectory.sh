@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Per-step training loss of three runs that should compute the same thing: 1 process x batch 8 with 1 thread,
 # the same with 2 threads (only the float summation order differs), and 2 processes (torchrun, gloo) x batch 4.
-# Built-in model, WIDER training subset, 12 steps, lr 1e-4. Usage: benchmarks/ddp_trajectory.sh [OUT_DIR] (~3 min)
+# Built-in model, WIDER training subset, 12 steps, lr 1e-4. Usage: benchmarks/training/ddp_trajectory.sh [OUT_DIR] (~3 min)
 set -eu
 W=${SHARED:-../shared}/data/widerface  # run from the repository root
 OUT=${1:-runs/ddp_trajectory}

@@ -1,6 +1,6 @@
 """Train every preset for a few hundred steps on the WIDER training subset and print the figures.
 
-    python benchmarks/gpu_check.py [--shared ../shared] [--steps 200] [--budget 540] [--dry]
+    python -m benchmarks.training.gpu_check [--shared ../shared] [--steps 200] [--budget 540] [--dry]
 
 On a CUDA GPU: mixed precision, the real training pipeline (:class:`retinakit.training.loop.Trainer`:
 augmentation in worker processes, matching, OHEM loss, SGD), per preset the images/s after the
@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from benchmarks.harness.data import SHARED
 
 BATCH = {"resnet152-paper": 8, "resnet50": 16, "yakhyo-resnet50": 16}  # per-GPU batch; others 32
 
@@ -81,7 +83,7 @@ def main() -> None:
     from retinakit.config import PRESETS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared")
+    parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--budget", type=float, default=540.0, help="seconds for all presets together")
     parser.add_argument("--presets", default=",".join(PRESETS))

@@ -1,6 +1,6 @@
 """The heavy model with deformable convolutions on the CPU: per-step cost and a two-image overfit.
 
-    python benchmarks/heavy_model.py [--shared ../shared] [--steps 300] [--size 320] [--lr 0.01]
+    python -m benchmarks.training.heavy_model [--shared ../shared] [--steps 300] [--size 320] [--lr 0.01]
         [--offset-lr-mult 0.1] [--check-every 10] [--overfit-preset resnet50] [--first-step]
         [--cost-presets resnet152-paper,resnet152-paper:standard]
 
@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -32,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from benchmarks.harness.data import SHARED
+from benchmarks.harness.fresh import run_fresh
 
 TWO_IMAGES = (
     "1--Handshaking/1_Handshaking_Handshaking_1_483.jpg",
@@ -268,7 +269,7 @@ def overfit(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared")
+    parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--steps", type=int, default=300, help="most overfit steps (0: no overfit)")
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--lr", type=float, default=0.01)
@@ -277,16 +278,10 @@ def main() -> None:
     parser.add_argument("--overfit-preset", default="resnet50")
     parser.add_argument("--cost-presets", default="resnet152-paper,resnet152-paper:standard")
     parser.add_argument("--first-step", action="store_true", help="print the step-1 gradient/offset report")
-    parser.add_argument("--cost-only", metavar="PRESET", help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
-    if args.cost_only:
-        print(json.dumps(step_cost(args.cost_only)))
-        return
     for spec in filter(None, args.cost_presets.split(",")):
-        out = subprocess.run(
-            [sys.executable, __file__, "--cost-only", spec], capture_output=True, text=True, check=True
-        )
-        print("cost 640x640 batch 1:", out.stdout.strip(), flush=True)
+        cost = run_fresh("benchmarks.training.heavy_model:step_cost", {"spec": spec})
+        print("cost 640x640 batch 1:", json.dumps(cost), flush=True)
     if args.first_step:
         report = first_step(args.shared, args.overfit_preset, args.size, args.lr)
         print("first step:", json.dumps(report), flush=True)
