@@ -24,7 +24,7 @@ from benchmarks.harness.data import WIDER
 from benchmarks.harness.fresh import ChildFailed, peak_rss_mb, run_fresh
 from retinakit import Detector
 from retinakit.evaluation.wider import WiderGroundTruth, evaluate_wider, read_image_list
-from retinakit.inference.preprocess import ResizePolicy, make_batch, resize
+from retinakit.inference.preprocess import ResizePolicy, resize
 from retinakit.inference.tta import TTAConfig, flip_faces, merge_passes
 from retinakit.io.formats import to_wider_rows
 from retinakit.io.images import read_image
@@ -68,8 +68,7 @@ def run_passes(det: Detector, image: np.ndarray) -> tuple[dict, dict]:
         for flip in (False, True):
             view = np.ascontiguousarray(resized[:, ::-1]) if flip else resized
             start = time.perf_counter()
-            batch = make_batch([view], det.model_config.input)
-            (f,) = det.postprocess(det.backend(batch), batch.shape[2], batch.shape[3], [frame])
+            (f,) = det.infer([view], [frame])  # the detector's own batch layout (float or in-graph uint8)
             key = f"{name}-flip" if flip else name
             faces[key] = flip_faces(f, width) if flip else f
             seconds[key] = time.perf_counter() - start
