@@ -345,12 +345,18 @@ def main(argv: list[str] | None = None) -> None:
         threshold = None if args.no_anonymise else (args.anonymise_threshold or DEFAULT_THRESHOLD)
         configs = build_configs(args.detector, threshold)
         record.note(f"{len(names)} of {len(pool)} photos with a large face (seed {args.seed}): {', '.join(names)}")
+        record.note(
+            "built from each: the photo upscaled (bicubic) to a 4000 and an 8000 px long side, and a square crop "
+            "around its largest face (1.6-3x the face) upscaled to 2000-4000 px; a face's size is the shorter "
+            "side of its box in the built photo; ms: Detector.detect_bgr on the decoded photo"
+        )
         for photo in size_photos(names, gt, args.seed):
             for c in configs:
                 score_sizes(c, photo)
         record.table(sizes_table(configs, len(names), not args.no_anonymise))
     else:
         names = sorted(rng.choice(sorted(gt), size=min(args.photos, len(gt)), replace=False).tolist())
+        record.note(f"{len(names)} val-dev photos drawn with seed {args.seed}; rotations clockwise, boxes rotated")
         configs = build_configs(args.detector, None)
         for photo in rotated_photos(names, gt):
             for c in configs:
