@@ -233,10 +233,14 @@ def build_configs(texts: list[str], anonymise_threshold: float | None) -> list[C
     for text in texts or [""]:
         options = parse_options(text)
         label = f"Detector({', '.join(f'{k}={v!r}' for k, v in options.items())})"
-        anonymiser = None
-        if anonymise_threshold is not None:
-            anonymiser = Detector(**{**options, "score_threshold": anonymise_threshold})
-        configs.append(Config(label, Detector(**options), anonymiser))
+        try:
+            detector = Detector(**options)
+            anonymiser = None
+            if anonymise_threshold is not None:
+                anonymiser = Detector(**{**options, "score_threshold": anonymise_threshold})
+        except (TypeError, ValueError) as exc:
+            raise SystemExit(f"--detector {text!r}: {exc}") from None
+        configs.append(Config(label, detector, anonymiser))
     return configs
 
 
