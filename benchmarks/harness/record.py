@@ -90,6 +90,12 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
+def main_module(benchmark: str) -> str:
+    """The module run as ``python -m`` (``benchmarks.<benchmark>`` when not run that way)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec.name if spec is not None else f"benchmarks.{benchmark.replace('/', '.')}"
+
+
 class Record:
     """What one benchmark run measured: print tables as they come, write them all with :meth:`write`."""
 
@@ -97,7 +103,7 @@ class Record:
         self.data: dict[str, Any] = {
             "benchmark": benchmark,
             "title": title,
-            "command": shlex.join(["python", "-m", f"benchmarks.{benchmark.replace('/', '.')}", *(argv or [])]),
+            "command": shlex.join(["python", "-m", main_module(benchmark), *(argv or [])]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "system": platform.platform()},
             "versions": versions(),
