@@ -90,6 +90,19 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
+def without_json(argv: list[str]) -> list[str]:
+    """``argv`` without ``--json OUT`` (where the record goes does not change what it holds)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--json":
+            skip = True
+        elif not arg.startswith("--json="):
+            out.append(arg)
+    return out
+
+
 def main_module(benchmark: str) -> str:
     """The module run as ``python -m`` (``benchmarks.<benchmark>`` when not run that way)."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
@@ -103,7 +116,7 @@ class Record:
         self.data: dict[str, Any] = {
             "benchmark": benchmark,
             "title": title,
-            "command": shlex.join(["python", "-m", main_module(benchmark), *(argv or [])]),
+            "command": shlex.join(["python", "-m", main_module(benchmark), *without_json(argv or [])]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "system": platform.platform()},
             "versions": versions(),
