@@ -345,7 +345,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{gt_path}: not found (the val-dev data is needed)")
     gt = read_ground_truth(gt_path)
     rng = np.random.default_rng(args.seed)
-    record = Record(f"scale/photo_sizes/{args.mode}", "Faces of every size", sys.argv[1:] if argv is None else argv)
+    title = "Faces of every size: phone photos and close-ups" if args.mode == "sizes" else "Rotated photos"
+    record = Record(f"scale/photo_sizes/{args.mode}", title, sys.argv[1:] if argv is None else argv)
     if args.mode == "sizes":
         from retinakit.apps.anonymise import DEFAULT_THRESHOLD
 
