@@ -3,8 +3,9 @@
     python -m benchmarks.harness.report benchmarks/results/*.json --out docs/benchmarks/results
 
 Each record becomes ``<out>/<date>-<benchmark>.md`` (command, date, machine, versions, commit, the
-tables, notes, one caveat on noise); ``<out>/index.md`` lists every page there, newest first. Pages
-are regenerated from the records, never edited by hand.
+tables, notes, one caveat on noise; a later record of the same benchmark and day replaces it);
+``<out>/index.md`` lists every page there, newest first. Pages are regenerated from the records,
+never edited by hand.
 """
 
 from __future__ import annotations
@@ -79,12 +80,12 @@ def write_pages(records: list[Path], out: Path) -> list[Path]:
         page = out / f"{page_name(record)}.md"
         page.write_text(render(record))
         written.append(page)
-    entries = []
-    for page in sorted(out.glob("*.md"), reverse=True):
-        if page.name == "index.md":
-            continue
-        title = page.read_text().splitlines()[0].removeprefix("# ")
-        entries.append(f"- {page.name[:10]}: [{title}]({page.name})")
+    pages = []
+    for page in out.glob("*.md"):
+        lines = page.read_text().splitlines()
+        if page.name != "index.md" and len(lines) > 2:
+            pages.append((lines[2].removeprefix("Measured "), lines[0].removeprefix("# "), page.name))
+    entries = [f"- {name[:10]}: [{title}]({name})" for _, title, name in sorted(pages, reverse=True)]
     header = "# Benchmark results\n\nGenerated from the JSON records, newest first.\n\n"
     (out / "index.md").write_text(header + "\n".join(entries) + "\n")
     return written
