@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -15,56 +14,7 @@ import torch.nn.functional as F  # noqa: E402
 from retinakit.config import get_preset  # noqa: E402
 from retinakit.models import build_model  # noqa: E402
 from retinakit.models.dcn import DeformConv2d, deform_conv2d  # noqa: E402
-
-
-def _bilinear(img: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """img (C, H, W) at one real position; pixels outside the image count as zero."""
-    h, w = img.shape[-2:]
-    y0, x0 = math.floor(y.item()), math.floor(x.item())
-    ly, lx = y - y0, x - x0
-    out = img.new_zeros(img.shape[0])
-    for yy, wy in ((y0, 1 - ly), (y0 + 1, ly)):
-        for xx, wx in ((x0, 1 - lx), (x0 + 1, lx)):
-            if 0 <= yy < h and 0 <= xx < w:
-                out = out + wy * wx * img[:, yy, xx]
-    return out
-
-
-def reference_deform_conv(x, offset, mask, weight, bias, stride, pad, dil):
-    """Direct loop over output pixels and kernel taps, written from the DCN v2 definition."""
-    b, c, _, _ = x.shape
-    _, _, kh, kw = weight.shape
-    ho, wo = offset.shape[-2:]
-    groups = offset.shape[1] // (2 * kh * kw)
-    cg = c // groups
-    out = []
-    for n in range(b):
-        rows = []
-        for oy in range(ho):
-            cols = []
-            for ox in range(wo):
-                acc = bias.clone()
-                for g in range(groups):
-                    for i in range(kh):
-                        for j in range(kw):
-                            k = i * kw + j
-                            dy = offset[n, 2 * (g * kh * kw + k), oy, ox]
-                            dx = offset[n, 2 * (g * kh * kw + k) + 1, oy, ox]
-                            py = oy * stride - pad + i * dil + dy
-                            px = ox * stride - pad + j * dil + dx
-                            v = _bilinear(x[n, g * cg : (g + 1) * cg], py, px) * mask[n, g * kh * kw + k, oy, ox]
-                            acc = acc + weight[:, g * cg : (g + 1) * cg, i, j] @ v
-                cols.append(acc)
-            rows.append(torch.stack(cols, -1))
-        out.append(torch.stack(rows, -2))
-    return torch.stack(out)
-
-
-CASES = [  # (stride, padding, dilation, offset groups)
-    (1, 1, 1, 1),
-    (2, 1, 1, 2),
-    (1, 2, 2, 2),
-]
+from retinakit.models.dcn_reference import CASES, reference_deform_conv  # noqa: E402
 
 
 @pytest.mark.parametrize(("stride", "pad", "dil", "groups"), CASES)

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from conftest import need_shared  # noqa: E402
-from retinakit.training.distributed import (  # noqa: E402
-    GlobalBatchSampler,
-    Runtime,
-    global_count,
-    mean_over_processes,
-)
+from retinakit.training.distributed import GlobalBatchSampler, global_count, mean_over_processes  # noqa: E402
+from retinakit.training.parity import parity  # noqa: E402
 
 
 @pytest.mark.parametrize(("size", "batch", "world"), [(10, 2, 2), (9, 1, 3), (4, 2, 2), (3, 2, 2), (7, 3, 1)])
@@ -44,86 +37,11 @@ def test_counts_and_means_are_unchanged_outside_a_process_group():
     assert mean_over_processes({"a": 1.5}) == {"a": 1.5}
 
 
-def _labels(root: Path, tmp_path: Path, n: int) -> Path:
-    """A label.txt with the first ``n`` images of the training subset that have faces."""
-    out, kept, faces = [], 0, 0
-    for line in (root / "label.txt").read_text().splitlines():
-        if line.startswith("#"):
-            if kept == n and faces:
-                break
-            kept, faces = kept + 1, 0
-        else:
-            faces += 1
-        out.append(line)
-    path = tmp_path / "label.txt"
-    path.write_text("\n".join(out) + "\n")
-    return path
-
-
-def _config(labels: Path, images: Path, out: Path, batch_size: int):
-    from retinakit.training.loop import TrainConfig
-
-    return TrainConfig(
-        labels=str(labels),
-        images=str(images),
-        out=str(out),
-        batch_size=batch_size,
-        image_size=160,
-        workers=0,
-        device="cpu",
-        freeze_bn=True,  # per-process BatchNorm statistics differ by design; SyncBatchNorm is GPU-only
-        lr=1e-3,
-        warmup_lr=1e-3,
-    )
-
-
-def _first_step(config, runtime: Runtime) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    from retinakit.training.loop import Trainer
-
-    trainer = Trainer(config, runtime=runtime)
-    trainer.build()
-    trainer.set_train_mode()
-    images, targets = next(iter(trainer.loader))
-    losses = trainer.train_step(images, targets)
-    grads = {name: p.grad.detach().clone() for name, p in trainer.model.named_parameters()}
-    values = mean_over_processes({k: v.item() for k, v in losses.items()})
-    trainer.finish()
-    return grads, values
-
-
-def _worker(rank: int, port: int, config, result: str) -> None:
-    import os
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
-    torch.set_num_threads(1)
-    grads, values = _first_step(config, Runtime(torch.device("cpu"), True, rank, 2))
-    if rank == 0:
-        torch.save({"grads": grads, "losses": values}, result)
-
-
-def parity(root: Path, tmp_path: Path) -> tuple[float, float, dict[str, float], dict[str, float]]:
-    """Max |grad diff| and max |grad| of 2 processes x 2 vs 1 process x 4 images; the losses of both."""
-    labels = _labels(root, tmp_path, 4)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    two = _config(labels, root / "images", tmp_path / "two", batch_size=2)
-    torch.multiprocessing.spawn(_worker, args=(port, two, str(tmp_path / "two.pt")), nprocs=2, join=True)
-    got = torch.load(tmp_path / "two.pt")
-    torch.set_num_threads(1)
-    one = _config(labels, root / "images", tmp_path / "one", batch_size=4)
-    want_grads, want_losses = _first_step(one, Runtime(torch.device("cpu")))
-    assert got["grads"].keys() == want_grads.keys()
-    diff = max((got["grads"][k] - g).abs().max().item() for k, g in want_grads.items())
-    scale = max(g.abs().max().item() for g in want_grads.values())
-    return diff, scale, got["losses"], want_losses
-
-
 @pytest.mark.slow
 def test_two_processes_give_the_gradients_of_one_process_with_the_global_batch(tmp_path):
     root = need_shared("data", "widerface", "train-subset")
-    diff, scale, got_losses, want_losses = parity(root, tmp_path)
+    result = parity(root, tmp_path)
+    diff, scale, got_losses, want_losses = result.max_diff, result.max_grad, result.two_losses, result.one_losses
     assert scale > 0 and diff <= 1e-5 * scale, (diff, scale)
     for k, v in want_losses.items():
         assert got_losses[k] == pytest.approx(v, rel=1e-5, abs=1e-7), k

