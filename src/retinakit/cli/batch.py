@@ -29,6 +29,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--actors", type=int, help="ray: detector actors (default: as many as the CPUs allow)")
     p.add_argument("--actor-cpus", type=int, default=1, help="ray: CPUs (= inference threads) per actor (default 1)")
     p.add_argument("--decode-cpus", type=float, default=0.5, help="ray: CPUs per decoding task (default 0.5)")
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=300.0,
+        help="ray: stop (resumable) when no chunk finishes for this many seconds, naming the stage (default 300)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_detector_flags(p, None)
     p.set_defaults(func=run)
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         actors=args.actors,
         actor_cpus=args.actor_cpus,
         decode_cpus=args.decode_cpus,
+        stall_timeout=args.stall_timeout,
     )
     bar = None
     if not args.no_progress:
