@@ -391,7 +391,6 @@ def test_pool_plan_refuses_what_cannot_run(nodes, actors, actor_cpus, message):
         plan_pool(nodes, actors, actor_cpus, 0.5)
 
 
-
 @pytest.mark.slow
 def test_ray_engine_gives_the_same_parquet_content_as_the_local_engine(ray_instance, tmp_path):
     root = need_shared("data", "widerface", "val-dev", "images")
@@ -423,3 +422,39 @@ def test_empty_source_says_so(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["batch", str(tmp_path / "empty"), str(tmp_path / "out"), "--no-progress"]) == 1
     assert "no images found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ray_cluster_loses_a_node_mid_job_and_a_one_cpu_cluster_finishes(tmp_path, astronaut_rgb):
+    """Two real ``ray start`` nodes on 127.0.0.1 in a loopback-only namespace (the script's own):
+    the worker's raylet gets SIGKILL after 2 of 10 shards; then a fresh 1-CPU cluster runs the job."""
+    import shutil
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare and ip (util-linux, iproute2)")
+    bgr = astronaut_rgb[:, :, ::-1]
+    (tmp_path / "in").mkdir()
+    for i in range(40):
+        size = 384 + 64 * (i % 3)
+        cv2.imwrite(str(tmp_path / "in" / f"img{i:02d}.jpg"), cv2.resize(bgr, (size, size))[:, :: 1 - 2 * (i % 2)])
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "batch_ray_faults.py"
+    command = [sys.executable, str(script), str(tmp_path / "in"), str(tmp_path / "work"), "--shard-size", "4"]
+    command += ["--kill-after", "2", "--timeout", "90", "--stall-timeout", "30", "--fast-health-check"]
+    run = subprocess.run([*command, "--json", str(tmp_path / "figures.json")], capture_output=True, timeout=400)
+    if run.returncode == 77:
+        pytest.skip(run.stderr.decode().strip())
+    assert run.returncode == 0, run.stderr.decode()[-3000:]
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["reference"]["rows"] == 40
+    kill = figures["kill"]
+    assert kill["killed"] and kill["rows_at_kill"] < 40, kill  # the node was lost mid-job
+    assert not kill["first_run"]["hung"] and kill["job_ended_s_after_kill"] < 60, kill  # it ended, in bounded time
+    if kill["first_run"]["rc"] != 0:  # stopped with a clear error: one rerun finishes it
+        assert any("rerun" in line for line in kill["first_run"]["said"]), kill
+        assert kill["rerun"]["rc"] == 0, kill
+    assert kill["rows"] == 40 and kill["equal_to_reference"], kill  # every input once, as the local engine
+    one = figures["one_cpu"]
+    assert (one["rc"], one["hung"], one["rows"], one["equal_to_reference"]) == (0, False, 40, True), one
