@@ -129,7 +129,7 @@ def _kill(args: argparse.Namespace, env: dict) -> dict:
         "rows_after_first_run": _rows(out),
     }
     if killed_at is not None:
-        lost = [(t, line) for t, line in job.lines if "lost" in line and t >= killed_at]
+        lost = [(t, line) for t, line in job.lines if "Ray node(s)" in line and t >= killed_at]
         figures["fault_detected_s"] = round(lost[0][0] - killed_at, 1) if lost else None
         figures["fault_message"] = lost[0][1] if lost else None
         figures["job_ended_s_after_kill"] = round(job.ended - killed_at, 1)
@@ -137,6 +137,7 @@ def _kill(args: argparse.Namespace, env: dict) -> dict:
     if first["rc"] != 0 or _rows(out) < _rows(args.work / "reference"):
         figures["rerun"] = _start_job(args, env, out, flags).wait()
     figures["rows"] = _rows(out)
+    figures["job_log"] = [f"{t - job.start:6.1f} s {line}" for t, line in job.lines][-20:]
     _ray(env, "stop", "--force")
     worker.wait(30)
     return figures

@@ -224,6 +224,14 @@ class _Pipeline:
             [n.get("Resources", {}).get("CPU", 0.0) for n in live], c.actors, c.actor_cpus, c.decode_cpus
         )
         logger.info("Ray engine: %s", self.plan.describe())
+        free, needed = self.ray.available_resources().get("CPU", 0.0), self.plan.actors * self.plan.actor_cpus
+        if free + 1e-9 < needed + self.plan.decode_cpus:
+            logger.warning(
+                "Ray cluster has %g of the %g CPUs this job needs free (other jobs?): it waits for them, at most %g s",
+                free,
+                needed + self.plan.decode_cpus,
+                c.stall_timeout,
+            )
         detector = dataclasses.replace(c.detector, threads=self.plan.threads)
         actor_class = self.ray.remote(_DetectActor).options(
             num_cpus=self.plan.actor_cpus, max_restarts=CHUNK_ATTEMPTS, max_task_retries=CHUNK_ATTEMPTS
@@ -309,6 +317,8 @@ class _Pipeline:
                 f"stage 'detector start-up': none of {plan.actors} actor(s) of {plan.actor_cpus:g} CPU started; "
                 "are the cluster's CPUs held by another job?"
             )
+        if not self.in_flight:
+            return "stage 'listing': no chunk in flight"
         chunk = next(iter(self.in_flight.values()))
         decoded, _ = ray.wait([chunk.decoded], timeout=0, fetch_local=False)
         stage = "detection" if decoded else "decoding"
