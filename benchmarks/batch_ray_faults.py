@@ -114,17 +114,22 @@ def _kill(args: argparse.Namespace, env: dict) -> dict:
     flags = ["--engine", "ray", "--address", f"127.0.0.1:{PORT}"]
     job = _start_job(args, env, out, flags)
     killed_at = None
-    rows_at_kill = 0
+    rows_at_kill = raylet = 0
+    placement: dict[int, int] = {}
     while job.proc.poll() is None and time.monotonic() - job.start < args.timeout:
         if killed_at is None and _shards(out) >= args.kill_after:
             rows_at_kill = _rows(out)
-            os.kill(_raylet_of(worker.pid), signal.SIGKILL)
+            raylet = _raylet_of(worker.pid)
+            placement = _actors_by_raylet()
+            os.kill(raylet, signal.SIGKILL)
             killed_at = time.monotonic()
         time.sleep(0.05)
     first = job.finish()
     figures = {
         "killed": killed_at is not None,
         "rows_at_kill": rows_at_kill,
+        "detector_actors_on_killed_node": placement.get(raylet, 0),
+        "detector_actors_elsewhere": sum(n for r, n in placement.items() if r != raylet),
         "first_run": first,
         "rows_after_first_run": _rows(out),
     }
@@ -235,6 +240,24 @@ def _raylet_of(parent: int) -> int:
             ):
                 return int(entry)
     raise RuntimeError(f"no raylet under process {parent}")
+
+
+def _parent(pid: str) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+
+
+def _actors_by_raylet() -> dict[int, int]:
+    """Detector actor processes (``ray::...DetectActor...``) counted by the raylet they run under."""
+    counts: dict[int, int] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError):
+            if b"DetectActor" not in Path(f"/proc/{entry}/cmdline").read_bytes():
+                continue
+            pid = entry
+            while pid not in ("0", "1") and not os.readlink(f"/proc/{pid}/exe").endswith("raylet"):
+                pid = _parent(pid)
+            counts[int(pid)] = counts.get(int(pid), 0) + 1
+    return counts
 
 
 def _shards(out: Path) -> int:
