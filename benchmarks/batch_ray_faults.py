@@ -13,7 +13,9 @@ of them end with the script. Scenarios, each timed from outside the job:
    the kill to the engine's "node(s) ... lost" warning (fault detected) and to the end of the job
    (finished, or stopped with an error), rows then; the same command once more on what is left;
    the table compared with the reference (equal, every input once).
-3. ``one_cpu``: a fresh 1-CPU cluster (one node); the job from scratch, bounded by ``--timeout``.
+3. ``kill_detector``: the same with a 0-CPU head and two worker nodes, killing the worker that runs
+   the detector actor (so the actor and its chunks are lost, and the pool must be re-sized for 1 CPU).
+4. ``one_cpu``: a fresh 1-CPU cluster (one node); the job from scratch, bounded by ``--timeout``.
 
 ``--src`` runs the nodes and the jobs on another source tree (an older checkout, for a before/after).
 ``--fast-health-check``: Ray declares a lost node dead after ~3 s instead of its default ~15-30 s.
@@ -53,7 +55,7 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=600, help="seconds each job may run before it is called hung")
     p.add_argument("--stall-timeout", type=float, help="passed to the job (a tree without the flag: leave unset)")
     p.add_argument("--fast-health-check", action="store_true")
-    p.add_argument("--scenarios", default="kill,one_cpu")
+    p.add_argument("--scenarios", default="kill,kill_detector,one_cpu")
     p.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1] / "src")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
@@ -94,24 +96,36 @@ def _run(args: argparse.Namespace) -> dict:
     run = _job(args, env, args.work / "reference", ["--workers", "0"])
     figures["reference"] = {"rc": run["rc"], "seconds": run["seconds"], "rows": _rows(args.work / "reference")}
     for scenario in args.scenarios.split(","):
-        figures[scenario] = {"kill": _kill, "one_cpu": _one_cpu}[scenario](args, env)
+        figures[scenario] = {"kill": _kill, "kill_detector": _kill_detector, "one_cpu": _one_cpu}[scenario](args, env)
         figures[scenario]["equal_to_reference"] = _compare(args.work / scenario, args.work / "reference")
     figures["total_seconds"] = round(time.monotonic() - start, 1)
     return figures
 
 
 def _kill(args: argparse.Namespace, env: dict) -> dict:
-    """Two nodes; SIGKILL of the worker's raylet after ``kill_after`` shards; one rerun on what is left."""
-    _ray(env, "start", "--head", f"--port={PORT}", f"--num-cpus={args.cpus}")
-    worker = subprocess.Popen(
-        [*_ray_command(), "start", f"--address=127.0.0.1:{PORT}", f"--num-cpus={args.cpus}", "--block"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait_nodes(env, 2)
-    out = args.work / "kill"
-    flags = ["--engine", "ray", "--address", f"127.0.0.1:{PORT}"]
+    """The reported layout: a head and a worker of ``--cpus`` CPUs each; the worker is killed."""
+    return _lose_node(args, env, "kill", args.cpus, 1, PORT)
+
+
+def _kill_detector(args: argparse.Namespace, env: dict) -> dict:
+    """A 0-CPU head and two workers of ``--cpus`` CPUs; the worker that runs a detector actor is killed."""
+    return _lose_node(args, env, "kill_detector", 0, 2, PORT + 2)
+
+
+def _lose_node(args: argparse.Namespace, env: dict, name: str, head_cpus: int, count: int, port: int) -> dict:
+    """SIGKILL of a worker's raylet after ``kill_after`` shards; one rerun on what is left."""
+    _ray(env, "stop", "--force")
+    _ray(env, "start", "--head", f"--port={port}", f"--num-cpus={head_cpus}")
+    command = [*_ray_command(), "start", f"--address=127.0.0.1:{port}", f"--num-cpus={args.cpus}", "--block"]
+    workers = [
+        subprocess.Popen(
+            [*command, *_node_ports(20000 + 100 * i)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for i in range(count)
+    ]
+    _wait_nodes(env, count + 1, port)
+    out = args.work / name
+    flags = ["--engine", "ray", "--address", f"127.0.0.1:{port}"]
     job = _start_job(args, env, out, flags)
     killed_at = None
     rows_at_kill = raylet = 0
@@ -119,8 +133,9 @@ def _kill(args: argparse.Namespace, env: dict) -> dict:
     while job.proc.poll() is None and time.monotonic() - job.start < args.timeout:
         if killed_at is None and _shards(out) >= args.kill_after:
             rows_at_kill = _rows(out)
-            raylet = _raylet_of(worker.pid)
             placement = _actors_by_raylet()
+            raylets = [_raylet_of(worker.pid) for worker in workers]
+            raylet = next((r for r in raylets if placement.get(r)), raylets[0])
             os.kill(raylet, signal.SIGKILL)
             killed_at = time.monotonic()
         time.sleep(0.05)
@@ -144,7 +159,8 @@ def _kill(args: argparse.Namespace, env: dict) -> dict:
     figures["rows"] = _rows(out)
     figures["job_log"] = [f"{t - job.start:6.1f} s {line}" for t, line in job.lines][-20:]
     _ray(env, "stop", "--force")
-    worker.wait(30)
+    for worker in workers:
+        worker.wait(30)
     return figures
 
 
@@ -215,6 +231,12 @@ def _ray(env: dict, *words: str) -> None:
     if "--head" in words:
         extra += ["--include-dashboard=false", "--disable-usage-stats"]
     subprocess.run([*_ray_command(), *words, *extra], env=env, check=True, capture_output=True, timeout=120)
+
+
+def _node_ports(base: int) -> list[str]:
+    """Ports of its own for a worker node, so that two nodes on one address do not collide."""
+    names = ["node-manager", "object-manager", "metrics-export", "dashboard-agent-listen", "dashboard-agent-grpc"]
+    return [f"--{name}-port={base + i}" for i, name in enumerate(names)] + [f"--runtime-env-agent-port={base + 9}"]
 
 
 def _wait_nodes(env: dict, count: int, port: int = PORT) -> None:

@@ -431,8 +431,9 @@ def test_empty_source_says_so(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_ray_cluster_loses_a_node_mid_job_and_a_one_cpu_cluster_finishes(tmp_path, astronaut_rgb):
-    """Two real ``ray start`` nodes on 127.0.0.1 in a loopback-only namespace (the script's own):
-    the worker's raylet gets SIGKILL after 2 of 10 shards; then a fresh 1-CPU cluster runs the job."""
+    """Real ``ray start`` nodes on 127.0.0.1 in a loopback-only namespace (the script's own): a head and a
+    worker of 1 CPU, the worker's raylet SIGKILLed after 2 of 10 shards; a 0-CPU head and two workers,
+    the detector actor's node killed; then a fresh 1-CPU cluster runs the job."""
     import shutil
     import subprocess
     import sys
@@ -461,5 +462,9 @@ def test_ray_cluster_loses_a_node_mid_job_and_a_one_cpu_cluster_finishes(tmp_pat
         assert any("rerun" in line for line in kill["first_run"]["said"]), kill
         assert kill["rerun"]["rc"] == 0, kill
     assert kill["rows"] == 40 and kill["equal_to_reference"], kill  # every input once, as the local engine
+    lost = figures["kill_detector"]  # a 0-CPU head and two workers: the node running the detector actor is lost
+    assert lost["detector_actors_on_killed_node"] == 1 and lost["rows_at_kill"] < 40, lost
+    assert not lost["first_run"]["hung"] and lost["job_ended_s_after_kill"] < 60, lost
+    assert lost["rows"] == 40 and lost["equal_to_reference"], lost
     one = figures["one_cpu"]
     assert (one["rc"], one["hung"], one["rows"], one["equal_to_reference"]) == (0, False, 40, True), one

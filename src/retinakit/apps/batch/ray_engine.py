@@ -214,7 +214,7 @@ class _Pipeline:
             self._check_nodes()
             self._check_progress()
 
-    def _start_pool(self) -> None:
+    def _start_pool(self, first: bool = True) -> None:
         """Kill the current actors (if any), size a pool for the live nodes, start it."""
         self.close()
         live = [n for n in self.ray.nodes() if n.get("Alive")]
@@ -225,7 +225,7 @@ class _Pipeline:
         )
         logger.info("Ray engine: %s", self.plan.describe())
         free, needed = self.ray.available_resources().get("CPU", 0.0), self.plan.actors * self.plan.actor_cpus
-        if free + 1e-9 < needed + self.plan.decode_cpus:
+        if first and free + 1e-9 < needed + self.plan.decode_cpus:  # after a loss the old pool is still leaving
             logger.warning(
                 "Ray cluster has %g of the %g CPUs this job needs free (other jobs?): it waits for them, at most %g s",
                 free,
@@ -294,7 +294,7 @@ class _Pipeline:
         )
         redo = list(self.in_flight.values())
         self.in_flight.clear()
-        self._start_pool()
+        self._start_pool(first=False)
         for chunk in redo:
             self._submit(chunk)
 
