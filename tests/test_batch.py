@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import time
 from pathlib import Path
 
 import cv2
 import pytest
 
+import batch_faults
 from conftest import need_shared
 from retinakit.apps.batch import BatchConfig, run_batch
+from retinakit.apps.batch.job import BatchError
+from retinakit.apps.batch.ray_engine import plan_pool
 from retinakit.apps.batch.shards import MANIFEST, ShardStore, iter_shards, shard_name
 from retinakit.apps.batch.source import Source, glob_regex, iter_paths
 from retinakit.cli import main
@@ -277,9 +282,122 @@ def test_store_records_only_whole_shards(tmp_path):
 # --- Ray ---------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def ray_instance():
+    """A local 2-CPU Ray instance whose workers can import ``batch_faults`` and have its failure installed."""
+    ray = pytest.importorskip("ray")
+    tests = str(Path(__file__).parent)
+    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    env = {"env_vars": {"PYTHONPATH": path}, "worker_process_setup_hook": "batch_faults.install"}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def poisoned(tmp_path_factory, astronaut_rgb) -> Path:
+    """Five 256 x 256 PNG photos of one shape (so they share a forward pass); ``img2.png`` is poisoned."""
+    root = tmp_path_factory.mktemp("poisoned")
+    bgr = cv2.resize(astronaut_rgb[:, :, ::-1], (256, 256))
+    for i in range(5):
+        image = bgr[:, ::-1] if i % 2 else bgr
+        cv2.imwrite(str(root / f"img{i}.png"), batch_faults.poison(image) if i == 2 else image)
+    return root
+
+
+def assert_only_the_poisoned_image_failed(out: Path, clean: Path) -> None:
+    rows, expected = read_output(out).to_pylist(), read_output(clean).to_pylist()
+    assert [Path(r["path"]).name for r in rows] == [f"img{i}.png" for i in range(5)]
+    for row, reference in zip(rows, expected, strict=True):
+        if row["path"].endswith("img2.png"):
+            assert (row["status"], row["error"], row["num_faces"]) == ("error", "detection failed: injected failure", 0)
+        else:  # detected although it shared the failed pass, with the faces of a run without the failure
+            assert row["status"] == "ok" and row["num_faces"] == 1 and row == reference
+
+
+def test_local_engine_one_failing_image_is_its_own_error_row(poisoned, tmp_path, monkeypatch):
+    from retinakit.detector import Detector
+
+    assert run_batch(BatchConfig(str(poisoned), str(tmp_path / "clean"), workers=0)).errors == 0
+    monkeypatch.setattr(Detector, "detect_bgr", Detector.detect_bgr)  # undone after the test
+    batch_faults.install()
+    batch_faults.calls.clear()
+    report = run_batch(BatchConfig(str(poisoned), str(tmp_path / "out"), shard_size=5, workers=1))
+    assert (report.images, report.errors) == (5, 1)
+    assert batch_faults.calls == [5, 1, 1, 1, 1, 1]  # one pass of all five failed, then each alone
+    assert_only_the_poisoned_image_failed(tmp_path / "out", tmp_path / "clean")
+
+
 @pytest.mark.slow
-def test_ray_engine_gives_the_same_parquet_content_as_the_local_engine(tmp_path):
-    pytest.importorskip("ray.data")
+def test_ray_engine_one_failing_image_is_its_own_error_row(ray_instance, poisoned, tmp_path):
+    assert run_batch(BatchConfig(str(poisoned), str(tmp_path / "clean"), workers=0)).errors == 0
+    report = run_batch(BatchConfig(str(poisoned), str(tmp_path / "out"), shard_size=5, engine="ray"))
+    assert (report.images, report.errors) == (5, 1)
+    assert_only_the_poisoned_image_failed(tmp_path / "out", tmp_path / "clean")
+
+
+@pytest.mark.slow
+def test_ray_watchdog_names_the_stage_that_stalled(ray_instance, poisoned, tmp_path):
+    @ray_instance.remote(num_cpus=2)
+    class Hog:  # another job holding every CPU of the cluster
+        def ready(self) -> bool:
+            return True
+
+    hog = Hog.remote()
+    ray_instance.get(hog.ready.remote())
+    config = BatchConfig(str(poisoned), str(tmp_path / "out"), engine="ray", stall_timeout=3)
+    start = time.monotonic()
+    try:
+        with pytest.raises(BatchError, match="no progress for [34] s \\(stage 'detector start-up': none of 1 actor"):
+            run_batch(config)
+    finally:
+        ray_instance.kill(hog)
+    assert time.monotonic() - start < 3 + 15  # the bound, plus a poll and the pool's teardown
+    for _ in range(100):  # the hog's CPUs come back
+        if ray_instance.available_resources().get("CPU", 0) >= 2:
+            break
+        time.sleep(0.1)
+    rerun = BatchConfig(str(poisoned), str(tmp_path / "out"), engine="ray", stall_timeout=60)
+    assert run_batch(rerun).images == 5  # with the CPUs free again the rerun finishes
+
+
+@pytest.mark.parametrize(
+    ("nodes", "actors", "actor_cpus", "decode_cpus", "expected"),
+    [
+        ([1], None, 1, 0.5, (1, 0.5, 0.5)),  # a 1-CPU cluster: actor and decoding share the CPU
+        ([1, 1], None, 1, 0.5, (1, 1.0, 0.5)),  # one actor; its free twin slot holds decoding
+        ([4], None, 1, 0.5, (3, 1.0, 0.5)),
+        ([1.5, 1.5], None, 1, 0.5, (2, 1.0, 0.5)),  # each node's remainder holds decoding
+        ([2, 0], None, 2, 0.5, (1, 1.5, 0.5)),  # a 0-CPU head does not count
+        ([4, 4], None, 2, 3.0, (3, 2.0, 2.0)),  # decoding never asks for more than an actor
+        ([1], None, 1, 0.0, (1, 1.0, 0.0)),
+        ([8], 2, 1, 0.5, (2, 1.0, 0.5)),
+    ],
+)
+def test_pool_plan_always_leaves_room_for_decoding(nodes, actors, actor_cpus, decode_cpus, expected):
+    plan = plan_pool(nodes, actors, actor_cpus, decode_cpus)
+    assert (plan.actors, plan.actor_cpus, plan.decode_cpus) == expected
+    assert plan.threads == actor_cpus
+    assert plan.actors * plan.actor_cpus + plan.decode_cpus <= sum(nodes)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "actors", "actor_cpus", "message"),
+    [
+        ([], None, 1, "no node with CPUs"),
+        ([0, 0], None, 1, "no node with CPUs"),
+        ([2, 2], None, 4, "actor_cpus=4 but the largest Ray node has 2 CPUs"),
+        ([1, 1], 2, 1, "2 actors of 1 CPU plus a decoding task of 0.5 CPU do not fit .* \\(at most 1\\)"),
+    ],
+)
+def test_pool_plan_refuses_what_cannot_run(nodes, actors, actor_cpus, message):
+    with pytest.raises(BatchError, match=message):
+        plan_pool(nodes, actors, actor_cpus, 0.5)
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_parquet_content_as_the_local_engine(ray_instance, tmp_path):
     root = need_shared("data", "widerface", "val-dev", "images")
     names = (root.parent / "image_list.txt").read_text().split()[::36][:30]
     (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
@@ -309,3 +427,44 @@ def test_empty_source_says_so(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["batch", str(tmp_path / "empty"), str(tmp_path / "out"), "--no-progress"]) == 1
     assert "no images found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ray_cluster_loses_a_node_mid_job_and_a_one_cpu_cluster_finishes(tmp_path, astronaut_rgb):
+    """Real ``ray start`` nodes on 127.0.0.1 in a loopback-only namespace (the script's own): a head and a
+    worker of 1 CPU, the worker's raylet SIGKILLed after 2 of 10 shards; a 0-CPU head and two workers,
+    the detector actor's node killed; then a fresh 1-CPU cluster runs the job."""
+    import shutil
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare and ip (util-linux, iproute2)")
+    bgr = astronaut_rgb[:, :, ::-1]
+    (tmp_path / "in").mkdir()
+    for i in range(40):
+        size = 384 + 64 * (i % 3)
+        cv2.imwrite(str(tmp_path / "in" / f"img{i:02d}.jpg"), cv2.resize(bgr, (size, size))[:, :: 1 - 2 * (i % 2)])
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "batch_ray_faults.py"
+    command = [sys.executable, str(script), str(tmp_path / "in"), str(tmp_path / "work"), "--shard-size", "4"]
+    command += ["--kill-after", "2", "--timeout", "90", "--stall-timeout", "30", "--fast-health-check"]
+    run = subprocess.run([*command, "--json", str(tmp_path / "figures.json")], capture_output=True, timeout=400)
+    if run.returncode == 77:
+        pytest.skip(run.stderr.decode().strip())
+    assert run.returncode == 0, run.stderr.decode()[-3000:]
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["reference"]["rows"] == 40
+    kill = figures["kill"]
+    assert kill["killed"] and kill["rows_at_kill"] < 40, kill  # the node was lost mid-job
+    assert not kill["first_run"]["hung"] and kill["job_ended_s_after_kill"] < 60, kill  # it ended, in bounded time
+    if kill["first_run"]["rc"] != 0:  # stopped with a clear error: one rerun finishes it
+        assert any("rerun" in line for line in kill["first_run"]["said"]), kill
+        assert kill["rerun"]["rc"] == 0, kill
+    assert kill["rows"] == 40 and kill["equal_to_reference"], kill  # every input once, as the local engine
+    lost = figures["kill_detector"]  # a 0-CPU head and two workers: the node running the detector actor is lost
+    assert lost["detector_actors_on_killed_node"] == 1 and lost["rows_at_kill"] < 40, lost
+    assert not lost["first_run"]["hung"] and lost["job_ended_s_after_kill"] < 60, lost
+    assert lost["rows"] == 40 and lost["equal_to_reference"], lost
+    one = figures["one_cpu"]
+    assert (one["rc"], one["hung"], one["rows"], one["equal_to_reference"]) == (0, False, 40, True), one

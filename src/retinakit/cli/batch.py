@@ -39,6 +39,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--actors", type=int, help="ray: detector actors (default: as many as the CPUs allow)")
     p.add_argument("--actor-cpus", type=int, default=1, help=f"ray: CPUs (= inference threads) per actor {default(1)}")
     p.add_argument("--decode-cpus", type=float, default=0.5, help=f"ray: CPUs per decoding task {default(0.5)}")
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=300.0,
+        help=f"ray: stop (resumable) when no chunk finishes for this many seconds, naming the stage {default(300.0)}",
+    )
     add_progress_flag(p)
     add_detector_flags(p, None)
     p.set_defaults(func=run)
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         actors=args.actors,
         actor_cpus=args.actor_cpus,
         decode_cpus=args.decode_cpus,
+        stall_timeout=args.stall_timeout,
     )
     bar = None
     if not args.no_progress:

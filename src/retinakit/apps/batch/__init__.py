@@ -4,8 +4,9 @@
 >>> report = run_batch(BatchConfig("photos/", "faces/"))     # rerun the same call after a crash to resume
 
 Engines: ``local`` (worker processes decode, batched inference, nothing to install) and ``ray``
-(Ray Data; ``pip install 'retinakit[ray]'``). Both write the same shards (see :mod:`.shards`) with the
-same schema (see :mod:`.schema`) and the same detections.
+(decoding tasks and detector actors sized to the cluster; ``pip install 'retinakit[ray]'``). Both detect
+through :meth:`~retinakit.Detector.stream` and write the same shards (see :mod:`.shards`) with the same
+schema (see :mod:`.schema`) and the same detections.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def run_batch(
 
     Bad inputs become rows with an error. Raises ValueError for a SOURCE that is not a directory, glob
     or listing, or an OUTPUT that holds a job with other settings; ImportError for ``engine="ray"``
-    without Ray.
+    without Ray; :class:`~retinakit.apps.batch.job.BatchError` for a Ray job that cannot run on its
+    cluster, lost work for good or stalled (rerun to resume).
     """
     source = Source(config.source, config.root)
     base = source.base

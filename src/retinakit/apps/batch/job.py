@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from retinakit.apps.batch.schema import Row, error_row, ok_row
 from retinakit.apps.files import output_name
 from retinakit.core.images import read_image
 from retinakit.detector import Detector, DetectorConfig
-from retinakit.errors import RetinakitError
+from retinakit.errors import ImageError, RetinakitError
 from retinakit.io.draw import draw_faces
 from retinakit.ops.align import align_faces
 from retinakit.result import Faces
@@ -39,7 +40,9 @@ class BatchConfig:
     this process detects) or ``ray``. Local: ``workers`` decoding processes (None: one per CPU; 0:
     decode in this process). Ray: ``address`` of a cluster (None: a local instance with
     ``num_cpus``), ``actors`` detector actors of ``actor_cpus`` CPUs each (the detector's threads),
-    decoding tasks of ``decode_cpus`` CPUs each.
+    decoding tasks of ``decode_cpus`` CPUs each (both fitted to the cluster, see
+    :func:`~retinakit.apps.batch.ray_engine.plan_pool`); ``stall_timeout``: seconds without a finished
+    chunk after which the job stops with :class:`BatchError` naming the stage that stalled.
     """
 
     source: str
@@ -57,6 +60,7 @@ class BatchConfig:
     actors: int | None = None
     actor_cpus: int = 1
     decode_cpus: float = 0.5
+    stall_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if self.shard_size < 1 or self.crop_size < 16:
@@ -67,11 +71,15 @@ class BatchConfig:
             raise ValueError("workers must be >= 0, actors and actor_cpus >= 1")
         if self.decode_cpus < 0:
             raise ValueError(f"decode_cpus must be >= 0, got {self.decode_cpus}")
+        if self.stall_timeout <= 0:
+            raise ValueError(f"stall_timeout must be > 0 seconds, got {self.stall_timeout}")
 
     def job_settings(self) -> dict[str, Any]:
         """What decides the output (kept in ``_job.json``): a resume must match; engine, resources may differ."""
         detector = {k: v for k, v in asdict(self.detector).items() if k not in RESOURCE_FIELDS}
         detector["scales"] = list(detector["scales"])
+        if isinstance(detector["orientations"], tuple):  # as JSON keeps it, so a resume compares equal
+            detector["orientations"] = list(detector["orientations"])
         return {
             "source": self.source,
             "root": self.root,
@@ -151,16 +159,22 @@ class Item:
     error: str | None
 
 
-def detect_items(detector: Detector, run: list[Item]) -> list[tuple[Row, Faces | None]]:
-    """Rows (and faces) for one same-shape run, or for one input that failed to decode."""
-    images = [item.image for item in run if item.image is not None]
-    if len(images) < len(run):
-        return [(error_row(item.path, item.error or "unknown error"), None) for item in run]
-    try:
-        results = detector.detect_bgr(images)
-    except Exception as exc:  # reported per file, the job goes on
-        return [(error_row(item.path, f"detection failed: {exc}"), None) for item in run]
-    return [
-        (ok_row(item.path, image.shape[1], image.shape[0], faces), faces)
-        for item, image, faces in zip(run, images, results, strict=True)
-    ]
+def detect_rows(detector: Detector, items: Iterable[Item]) -> Iterator[tuple[Item, Row, Faces | None]]:
+    """``(item, row, faces)`` for each decoded item, in order, through :meth:`Detector.stream`.
+
+    An item that failed to decode, or whose image fails detection alone, gets an error row (faces None);
+    every other image is detected, those that shared a failed pass with it included.
+    """
+    for outcome in detector.stream(items, _image_of, readahead=0):
+        item = outcome.item
+        if outcome.faces is None or outcome.image is None:
+            yield item, error_row(item.path, outcome.reason or "unknown error"), None
+        else:
+            height, width = outcome.image.shape[:2]
+            yield item, ok_row(item.path, width, height, outcome.faces), outcome.faces
+
+
+def _image_of(item: Item) -> np.ndarray:
+    if item.image is None:
+        raise ImageError(item.path, item.error or "unknown error")
+    return item.image

@@ -1,4 +1,4 @@
-"""The local engine: worker processes decode, this process detects in same-shape batches, shards are written in order.
+"""The local engine: worker processes decode, this process detects (:meth:`Detector.stream`), shards in order.
 
 Memory is bounded whatever the collection size: the listing streams (one shard of paths at a time),
 at most ``depth`` decoded images are in flight, and only the current shard's rows are held
@@ -27,13 +27,12 @@ from retinakit.apps.batch.job import (
     BatchReport,
     Item,
     decode,
-    detect_items,
+    detect_rows,
     write_image_outputs,
 )
 from retinakit.apps.batch.schema import Row
 from retinakit.apps.batch.shards import Hook, ShardRecord, ShardStore
 from retinakit.detector import Detector
-from retinakit.io.batching import same_shape_batches
 
 logger = logging.getLogger(__name__)
 
@@ -62,22 +61,20 @@ def run_local(
     pending: dict[int, list[Row]] = {}
     with ThreadPoolExecutor(max_workers=2) as writer:
         outputs: dict[int, list[Future[None]]] = {}
-        stream = _decoded(shards, workers, depth)
-        for run in same_shape_batches(stream, lambda item: item.image, config.detector.batch_size):
-            for item, (row, faces) in zip(run, detect_items(detector, run), strict=True):
-                hook("row", item.shard * config.shard_size + item.position)
-                rows = pending.setdefault(item.shard, [])
-                rows.append(row)
-                if item.image is not None and faces is not None and (config.crops or config.save_images):
-                    outputs.setdefault(item.shard, []).append(
-                        writer.submit(write_image_outputs, config, base, item.path, item.image, faces)
-                    )
-                if len(rows) == item.size:
-                    for fut in outputs.pop(item.shard, []):
-                        fut.result()  # an output that cannot be written stops the job (resumable)
-                    record = store.write(item.shard, pending.pop(item.shard))
-                    images, errors, written = images + record.rows, errors + record.errors, written + 1
-                    on_shard(record)
+        for item, row, faces in detect_rows(detector, _decoded(shards, workers, depth)):
+            hook("row", item.shard * config.shard_size + item.position)
+            rows = pending.setdefault(item.shard, [])
+            rows.append(row)
+            if item.image is not None and faces is not None and (config.crops or config.save_images):
+                outputs.setdefault(item.shard, []).append(
+                    writer.submit(write_image_outputs, config, base, item.path, item.image, faces)
+                )
+            if len(rows) == item.size:
+                for fut in outputs.pop(item.shard, []):
+                    fut.result()  # an output that cannot be written stops the job (resumable)
+                record = store.write(item.shard, pending.pop(item.shard))
+                images, errors, written = images + record.rows, errors + record.errors, written + 1
+                on_shard(record)
     return BatchReport(images, errors, written, 0, time.perf_counter() - start, _cpu_seconds() - usage_start)
 
 
