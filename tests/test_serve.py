@@ -19,10 +19,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
 
-from retinakit import Detector, Faces
+from retinakit import Detector
 from retinakit.apps.serve import ServeConfig, create_app
 from retinakit.apps.serve.app import ERRORS
-from retinakit.apps.serve.engine import BatchEngine, PoolEngine
+from retinakit.apps.serve.engine import BatchEngine, Job, PixelBudget, PoolEngine
 from retinakit.apps.serve.limits import image_header
 from retinakit.apps.serve.metrics import Counter, Histogram
 
@@ -143,7 +143,7 @@ def test_tta_shares_the_loaded_model(detector: Detector, astronaut_png: bytes) -
         state = c.app.state.service
     assert r.status_code == 200 and len(r.json()["faces"]) == 1
     tta = state.detector_for(None, True)
-    assert tta.backend is state.detector.backend
+    assert tta.backend.inner is state.detector.backend  # the loaded model, counting its passes
     assert tta.config.flip and tta.config.scales == (400, 600) and tta.config.max_side is None
     assert state.detector_for(None, True) is tta  # built once
 
@@ -182,6 +182,10 @@ def test_image_errors(client: TestClient, astronaut_bgr: np.ndarray) -> None:
     assert image_header(truncated) is not None
     r = client.post("/v1/detect", content=truncated)
     assert r.status_code in (200, 400)  # libjpeg may decode a truncated file as grey; a broken header is not
+    cut = encode(astronaut_bgr, ".jpg")[:100]  # a JPEG cut before its frame header: bad, not unsupported
+    assert image_header(cut) is None
+    body = assert_error(client.post("/v1/detect", content=cut), 400, "bad_image")
+    assert "JPEG header" in body["error"]["message"]
     assert_error(client.post("/v1/detect", content=png_header(64, 64) + b"\x00" * 32), 400, "bad_image")
     assert_error(client.post("/v1/detect", files={"file": ("a.png", b"x", "image/png")}), 400, "missing_image")
     assert_error(client.get("/v1/detect"), 405, "method_not_allowed")
@@ -389,22 +393,32 @@ def test_image_header_rejects_other_data() -> None:
 # ----------------------------------------------------------------------------- engines
 
 
-class RecordingDetector:
-    """Stands in for a Detector: one face per image whose score is the image's first pixel / 100."""
+class RecordingBackend:
+    """The real backend, recording the images of each forward pass; a pass holding a one-colour image fails
+    (an injected detection failure), and with ``gate`` the first pass waits until the test opens it."""
 
-    def __init__(self) -> None:
-        self.batches: list[int] = []
+    def __init__(self, inner, gate: bool = False) -> None:
+        self.inner, self.config = inner, inner.config
+        self.input_layout = getattr(inner, "input_layout", "nchw_float")
+        self.passes: list[int] = []
+        self.entered, self.gate = threading.Event(), threading.Event()
+        if not gate:
+            self.gate.set()
 
-    def detect_bgr(self, images: list[np.ndarray]) -> list[Faces]:
-        self.batches.append(len(images))
-        time.sleep(0.01)
-        return [Faces(np.zeros((1, 4)), [im[0, 0, 0] / 100], np.zeros((1, 5, 2))) for im in images]
+    def __call__(self, batch: np.ndarray):
+        self.passes.append(len(batch))
+        self.entered.set()
+        assert self.gate.wait(10)
+        if any(len(np.unique(image)) <= 3 for image in batch):  # one value per channel: the poisoned image
+            raise RuntimeError("injected failure")
+        return self.inner(batch)
 
 
 def fake_decode(data: bytes) -> np.ndarray:
-    """b'value,height' -> a (height, 8, 3) image filled with value; anything else cannot be decoded."""
+    """b'value,height' -> a (height, 32, 3) image of random pixels seeded by value; anything else cannot be
+    decoded."""
     value, height = (int(v) for v in data.split(b","))
-    return np.full((height, 8, 3), value, np.uint8)
+    return np.random.default_rng(value).integers(0, 255, (height, 32, 3), dtype=np.uint8)
 
 
 async def _submit_together(engine, detector, uploads: list[bytes]) -> list:
@@ -412,36 +426,108 @@ async def _submit_together(engine, detector, uploads: list[bytes]) -> list:
     try:
 
         async def one(data: bytes):
+            height = int(data.split(b",")[1]) if b"," in data else 0
             with engine.admit():
                 await asyncio.sleep(0)  # every request is admitted before the first reaches the queue
-                try:
-                    return await engine.detect(data, detector)
-                except ValueError as exc:
-                    return exc
+                return await engine.detect(Job(data, detector, (height, 32), 32 * height))
 
         return await asyncio.gather(*(one(d) for d in uploads))
     finally:
         await engine.stop()
 
 
-def test_batch_engine_batches_concurrent_requests_by_size() -> None:
-    fake = RecordingDetector()
-    uploads = [f"{i},8".encode() for i in range(6)] + [b"50,4", b"broken"]
+def test_batch_engine_batches_concurrent_requests_by_size(detector: Detector) -> None:
+    backend = RecordingBackend(detector.backend)
+    recording = Detector(detector.config, backend_instance=backend)
+    uploads = [f"{i},64".encode() for i in range(6)] + [b"50,32", b"broken"]
     engine = BatchEngine(max_queue=16, workers=1, decode=fake_decode, max_batch=4, window=0.2)
-    results = asyncio.run(_submit_together(engine, fake, uploads))
-    assert [float(faces.scores[0]) for _, faces in results[:7]] == pytest.approx([0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.5])
-    assert [image.shape[0] for image, _ in results[:7]] == [8] * 6 + [4]
-    assert isinstance(results[7], ValueError)  # a broken upload fails alone
-    assert sorted(fake.batches) == [1, 2, 4]  # 4 + 2 of one size (the broken one dropped out), the other size alone
+    outcomes = asyncio.run(_submit_together(engine, recording, uploads))
+    assert [o.item.data for o in outcomes] == uploads  # each request gets its own outcome
+    assert all(o.ok for o in outcomes[:7]) and [o.image.shape[0] for o in outcomes[:7]] == [64] * 6 + [32]
+    np.testing.assert_array_equal(outcomes[2].image, fake_decode(b"2,64"))
+    assert isinstance(outcomes[7].error, ValueError)  # a broken upload fails alone
+    assert sorted(backend.passes) == [1, 2, 4]  # 4 + 2 of one size (the broken one dropped out), the other alone
+    assert engine.running == 0
 
 
-def test_pool_engine_runs_one_image_per_pass() -> None:
-    fake = RecordingDetector()
-    uploads = [f"{i},8".encode() for i in range(3)] + [b"broken"]
-    results = asyncio.run(_submit_together(PoolEngine(max_queue=16, workers=2, decode=fake_decode), fake, uploads))
-    assert [float(faces.scores[0]) for _, faces in results[:3]] == pytest.approx([0, 0.01, 0.02])
-    assert isinstance(results[3], ValueError)
-    assert fake.batches == [1, 1, 1]
+def test_pool_engine_runs_one_image_per_pass(detector: Detector) -> None:
+    backend = RecordingBackend(detector.backend)
+    recording = Detector(detector.config, backend_instance=backend)
+    uploads = [f"{i},64".encode() for i in range(3)] + [b"broken"]
+    engine = PoolEngine(max_queue=16, workers=2, decode=fake_decode)
+    outcomes = asyncio.run(_submit_together(engine, recording, uploads))
+    assert all(o.ok for o in outcomes[:3]) and isinstance(outcomes[3].error, ValueError)
+    assert backend.passes == [1, 1, 1]
+
+
+def test_pixel_budget_holds_passes_back_until_there_is_room() -> None:
+    budget = PixelBudget(100)
+    order: list[str] = []
+    release = threading.Event()
+
+    def second() -> None:
+        with budget.hold(60):
+            order.append("second")
+            release.wait(5)
+
+    with budget.hold(70):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.1)
+        assert order == [] and budget.used == 70  # 70 + 60 > 100: the second waits
+        order.append("first done")
+    wait_for(lambda: budget.used == 60)
+    release.set()
+    waiting.join(5)
+    assert order == ["first done", "second"] and budget.used == 0
+    with budget.hold(10**9):  # a window summing past the budget holds the whole budget, no more
+        assert budget.used == 100
+
+
+def test_one_failing_image_fails_only_its_request(detector: Detector, astronaut_png: bytes) -> None:
+    """Three requests batched together, one of them an image whose detection fails (injected): the batch is
+    retried image by image (Detector.stream), that request gets 500 and the other two their faces."""
+    backend = RecordingBackend(detector.backend, gate=True)
+    gated = Detector(detector.config, backend_instance=backend)
+    poison = encode(np.zeros((512, 512, 3), np.uint8))
+    with make_client(gated, engine="batch", workers=1, max_batch=8) as c:
+        results: dict[str, object] = {}
+
+        def post(name: str, data: bytes) -> None:
+            results[name] = c.post("/v1/detect", content=data)
+
+        threads = [threading.Thread(target=post, args=("first", astronaut_png))]
+        threads[0].start()
+        assert backend.entered.wait(5)  # the first request holds the only worker at the gate
+        for name, data in (("a", astronaut_png), ("poison", poison), ("b", astronaut_png)):
+            threads.append(threading.Thread(target=post, args=(name, data)))
+            threads[-1].start()
+            wait_for(lambda n=len(threads) - 1: c.app.state.engine.queue.qsize() == n)
+        backend.gate.set()
+        for t in threads:
+            t.join(20)
+    assert backend.passes == [1, 3, 1, 1, 1]  # the first; the window of three fails; each image alone
+    for name in ("first", "a", "b"):
+        assert results[name].status_code == 200 and len(results[name].json()["faces"]) == 1
+    assert_error(results["poison"], 500, "internal_error")
+
+
+def test_in_flight_counts_only_running_requests(detector: Detector, astronaut_png: bytes) -> None:
+    backend = RecordingBackend(detector.backend, gate=True)
+    gated = Detector(detector.config, backend_instance=backend)
+    with make_client(gated, engine="pool", workers=1) as c:
+        threads = [threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})]
+        threads += [threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})]
+        threads += [threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})]
+        for t in threads:
+            t.start()
+        assert backend.entered.wait(5)
+        wait_for(lambda: c.app.state.engine.depth == 3)
+        lines = c.get("/metrics").text.splitlines()
+        backend.gate.set()
+        for t in threads:
+            t.join(20)
+    assert "retinakit_queue_depth 3" in lines and "retinakit_inference_in_flight 1" in lines
 
 
 # ----------------------------------------------------------------------------- command line

@@ -30,7 +30,20 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-queue", type=int, default=d.max_queue, help="requests admitted at once; then 503")
     p.add_argument("--timeout", type=float, default=d.request_timeout, help="request timeout in seconds (504)")
     p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20, help="upload size limit (413)")
-    p.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6, help="pixel limit (413)")
+    p.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6, help="decoded image pixel limit (413)")
+    p.add_argument(
+        "--max-pass-megapixels",
+        type=float,
+        default=d.max_pass_pixels / 1e6,
+        help="network-input pixels of a request's largest forward pass, and of all passes running at once (413)",
+    )
+    p.add_argument(
+        "--max-crop-megapixels", type=float, default=d.max_crop_pixels / 1e6, help="pixels of one answer's crops"
+    )
+    p.add_argument("--read-timeout", type=float, default=d.read_timeout, help="seconds for a request body (408)")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout, help="seconds for request headers")
+    p.add_argument("--max-requests", type=int, help="requests handled at once; then 503 (default 4 x queue + 32)")
+    p.add_argument("--max-connections", type=int, default=d.max_connections, help="open connections; then 503")
     p.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     add_detector_flags(p, d.default_threshold)
@@ -61,12 +74,30 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         request_timeout=args.timeout,
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         max_pixels=int(args.max_megapixels * 1e6),
-        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        max_pass_pixels=int(args.max_pass_megapixels * 1e6),
+        max_crop_pixels=int(args.max_crop_megapixels * 1e6),
+        read_timeout=args.read_timeout,
+        header_timeout=args.header_timeout,
+        max_requests=args.max_requests,
+        max_connections=args.max_connections,
+        api_key=api_key(args.api_key),
         cors_origins=tuple(args.cors_origin),
     )
     if scales:
         config = replace(config, tta_scales=tuple(scales), tta_flip=bool(flip))
     return config
+
+
+def api_key(flag: str | None) -> str | None:
+    """``--api-key``, else the environment variable, else None; an empty key (an unset variable) is refused."""
+    if flag is not None:
+        if not flag.strip():
+            raise ValueError("--api-key is empty (an unset variable?): give a key, or leave the flag out")
+        return flag
+    value = os.environ.get(API_KEY_ENV)
+    if value is not None and not value.strip():
+        raise ValueError(f"${API_KEY_ENV} is set but empty: give a key, or unset it for no authentication")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
