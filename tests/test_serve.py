@@ -502,7 +502,8 @@ def test_one_failing_image_fails_only_its_request(detector: Detector, astronaut_
         for name, data in (("a", astronaut_png), ("poison", poison), ("b", astronaut_png)):
             threads.append(threading.Thread(target=post, args=(name, data)))
             threads[-1].start()
-            wait_for(lambda n=len(threads) - 1: c.app.state.engine.queue.qsize() == n)
+            queued = len(threads) - 1
+            wait_for(lambda: c.app.state.engine.queue.qsize() == queued)  # noqa: B023 -- called at once
         backend.gate.set()
         for t in threads:
             t.join(20)
@@ -581,3 +582,103 @@ def test_a_failing_model_gives_500_without_details(detector: Detector, astronaut
         assert "secret" not in body["error"]["message"] and "RuntimeError" in body["error"]["message"]
         assert c.app.state.engine.depth == 0
         assert 'retinakit_requests_total{endpoint="/v1/detect",status="500"} 1' in c.get("/metrics").text
+
+
+# ----------------------------------------------------------------------------- hostile requests (issue items)
+
+
+def test_pass_pixels_from_the_header_hand_computed() -> None:
+    from retinakit.apps.serve.limits import ImageHeader, pass_pixels
+    from retinakit.inference.preprocess import ResizePolicy
+    from retinakit.inference.tta import TTAConfig
+
+    photo = ImageHeader("jpeg", 1024, 687)
+    assert pass_pixels(photo, ResizePolicy(max_side=1280), TTAConfig()) == 1024 * 687  # not enlarged
+    assert pass_pixels(photo, ResizePolicy(max_side=512), TTAConfig()) == 512 * 344  # 687 / 2 = 343.5 -> 344
+    tta = TTAConfig(scales=(500, 1700), flip=True, max_side=2600)
+    # 1700 / 687 scales the long side to 2533.9 (under 2600): 2534 x 1700, twice with the flip in one pass
+    assert pass_pixels(photo, ResizePolicy(max_side=1280), tta) == 2 * 2534 * 1700
+    square = ImageHeader("png", 6000, 6000)
+    assert pass_pixels(square, ResizePolicy(), TTAConfig()) == 36_000_000  # max_side=0: original size
+    assert pass_pixels(square, ResizePolicy(), tta) == 2 * 1700 * 1700  # scales set the short side
+    wide = ImageHeader("png", 6000, 3000)  # 1700 on the short side would make the long one 3400: capped at 2600
+    assert pass_pixels(wide, ResizePolicy(), tta) == 2 * 2600 * 1300
+
+
+def test_every_pixel_limit_applies_to_what_runs(detector: Detector, astronaut_png: bytes) -> None:
+    """max_side=0 or 4096 on a 6000 x 6000 image are refused from the header, before decoding (the PNG below
+    holds no image data: decoding it would answer bad_image), and TTA within the server's pass limit."""
+    big = png_header(6000, 6000)
+    with make_client(detector) as c:
+        for query in ("max_side=0", "max_side=4096"):
+            body = assert_error(c.post(f"/v1/detect?{query}", content=big), 413, "too_many_pixels")
+            assert "6000 x 6000" in body["error"]["message"] and "12000000" in body["error"]["message"]
+        assert_error(c.post("/v1/detect", content=big), 400, "bad_image")  # 1280 x 1280: allowed, then decoded
+        assert c.app.state.engine.budget.used == 0
+    with make_client(detector, max_pass_pixels=1_000_000, tta_scales=(500, 800), tta_flip=True) as c:
+        assert c.post("/v1/detect", content=astronaut_png).status_code == 200  # 512 x 512
+        body = assert_error(c.post("/v1/detect?tta=true", content=astronaut_png), 413, "too_many_pixels")
+        assert str(2 * 800 * 800) in body["error"]["message"]  # the largest TTA pass: 800 x 800 and its flip
+
+
+def test_crops_are_bounded(detector: Detector, astronaut_png: bytes) -> None:
+    with make_client(detector, max_crop_pixels=100_000) as c:
+        assert c.post("/v1/detect?crops=true&crop_size=256", content=astronaut_png).status_code == 200  # 65536
+        body = assert_error(c.post("/v1/align?crop_size=512", content=astronaut_png), 413, "too_many_crops")
+        assert "1 crops of 512 x 512" in body["error"]["message"]
+
+
+def test_empty_key_header_does_not_hide_a_valid_bearer(detector: Detector, astronaut_png: bytes) -> None:
+    with make_client(detector, api_key="s3cret") as c:
+        both = {"X-API-Key": "", "Authorization": "Bearer s3cret"}
+        assert c.post("/v1/detect", content=astronaut_png, headers=both).status_code == 200
+        empty = {"X-API-Key": "", "Authorization": "Bearer "}
+        assert_error(c.post("/v1/detect", content=astronaut_png, headers=empty), 401, "unauthorized")
+    with pytest.raises(ValueError, match="API key is empty"):
+        ServeConfig(api_key=" ")
+
+
+def test_empty_api_key_is_refused_at_start(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from retinakit.cli import main
+
+    monkeypatch.delenv("RETINAKIT_API_KEY", raising=False)
+    assert main(["serve", "--api-key", ""]) == 2  # before anything is loaded or bound
+    err = capsys.readouterr().err.strip()
+    assert err == "retinakit serve: error: --api-key is empty (an unset variable?): give a key, or leave the flag out"
+    monkeypatch.setenv("RETINAKIT_API_KEY", "")
+    assert main(["serve"]) == 2
+    assert "RETINAKIT_API_KEY is set but empty" in capsys.readouterr().err
+
+
+def test_errors_outside_the_endpoints_are_in_the_table(client: TestClient, astronaut_png: bytes) -> None:
+    broken = b"--xyz\r\nbroken header\r\n\r\n" + astronaut_png[:50] + b"\r\n--xyz--\r\n"
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    body = assert_error(client.post("/v1/detect", content=broken, headers=headers), 400, "bad_request")
+    assert "multipart" in body["error"]["message"]
+    no_boundary = {"content-type": "multipart/form-data"}
+    assert_error(client.post("/v1/detect", content=astronaut_png, headers=no_boundary), 400, "bad_request")
+    assert_error(client.get("/redoc"), 404, "not_found")  # ReDoc loads from a CDN: not served
+    head = client.head("/healthz")
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_request_cap_answers_json_503_and_health_stays_open(detector: Detector, astronaut_png: bytes) -> None:
+    backend = RecordingBackend(detector.backend, gate=True)
+    gated = Detector(detector.config, backend_instance=backend)
+    with make_client(gated, max_requests=1) as c:
+        worker = threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})
+        worker.start()
+        assert backend.entered.wait(5)
+        r = c.post("/v1/detect", content=astronaut_png)
+        assert_error(r, 503, "overloaded")
+        assert "limit is 1" in r.json()["error"]["message"] and r.headers["retry-after"] == "1"
+        assert c.get("/healthz").json() == {"status": "ok"} and c.get("/readyz").status_code == 200
+        backend.gate.set()
+        worker.join(10)
+
+
+def test_docs_error_table_lists_every_code() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "serve.md").read_text()
+    for code, status in ERRORS.items():
+        assert f"`{code}`" in docs, f"{code} is not in docs/serve.md"
+        assert f"| {status} |" in docs or f"| {status} " in docs

@@ -62,4 +62,4 @@ def _connection_cap(wanted: int) -> int:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except (ImportError, OSError, ValueError):  # pragma: no cover - not on POSIX
         return wanted
-    return wanted if soft == resource.RLIM_INFINITY else max(16, min(wanted, soft - 64))
+    return wanted if soft == resource.RLIM_INFINITY else min(wanted, max(16, soft - 64))
