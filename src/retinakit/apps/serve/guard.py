@@ -21,7 +21,7 @@ from retinakit.apps.serve.limits import ASGIApp, Receive, Scope, Send
 ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def json_error(status: int, code: str, message: str) -> bytes:
+def json_error(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
@@ -48,7 +48,7 @@ class RequestCap:
             self.active -= 1
 
     async def _refuse(self, send: Send) -> None:
-        body = json_error(503, "overloaded", f"{self.active} requests are being handled (the limit is {self.limit})")
+        body = json_error("overloaded", f"{self.active} requests are being handled (the limit is {self.limit})")
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(b"retry-after", str(self.retry_after).encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
@@ -57,7 +57,7 @@ class RequestCap:
 
 def raw_response(status: int, reason: str, code: str, message: str) -> bytes:
     """A complete HTTP/1.1 JSON error answer that closes the connection (written below the framework)."""
-    body = json_error(status, code, message)
+    body = json_error(code, message)
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"

@@ -180,12 +180,12 @@ async def answer(state: ServiceState, outcome: Outcome[Job], options: dict[str, 
     image, faces = outcome.image, outcome.faces
     assert image is not None and faces is not None
     faces = faces[faces.scores >= options["threshold"]]
+    state.metrics.images.inc()
     crops = None
     if options["crops"]:
         check_crops(len(faces), options["crop_size"], state.config.max_crop_pixels)
         crops = await run_in_threadpool(encode_crops, faces, image, options["crop_size"])
     state.metrics.faces.inc(len(faces))
-    state.metrics.images.inc()
     height, width = image.shape[:2]
     return {
         "width": width,
