@@ -5,8 +5,8 @@
 
 A server is started in a subprocess (``python -m retinakit serve``, default settings, a free port of
 127.0.0.1) and sent, one step after another: a 6000 x 6000 PNG of one colour (about 105 KB) with
-``max_side=0`` alone and then two at once, the same with ``max_side=4096`` two at once, a 4000 x 3000
-photo with ``max_side=0`` two at once, ``tta=true`` on a 1024 x 687 photo two at once,
+``max_side=0`` alone and then two at once, the same with ``max_side=4096`` two at once, 4000 x 3000 and
+3000 x 3000 photos with ``max_side=0`` two at once, ``tta=true`` on a 1024 x 687 photo two at once,
 ``crops=true&crop_size=512`` on a photo with many faces, and a PNG header claiming 100,000 x 100,000
 pixels. Printed per step: the statuses, the answer sizes and the server's peak RSS so far (VmHWM) and
 its RSS after the step (VmRSS). Not a test: it asserts nothing.
@@ -52,8 +52,8 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
 
 
-def photos() -> tuple[bytes, bytes, bytes]:
-    """A 1024 x 687 and a 4000 x 3000 JPEG photo and a photo with many faces (a val-dev group photo when
+def photos() -> tuple[bytes, bytes, bytes, bytes]:
+    """JPEG photos: 1024 x 687, 4000 x 3000, 3000 x 3000 and one with many faces (a val-dev group photo when
     ../shared is there)."""
     import skimage.data
 
@@ -67,8 +67,9 @@ def photos() -> tuple[bytes, bytes, bytes]:
     photo = cv2.resize(group if group is not None else astronaut, (1024, 687), interpolation=cv2.INTER_AREA)
     many = group if group is not None else astronaut
     large = cv2.resize(many, (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    square = cv2.resize(many, (3000, 3000), interpolation=cv2.INTER_CUBIC)
     quality = [cv2.IMWRITE_JPEG_QUALITY, 90]
-    return tuple(cv2.imencode(".jpg", im, quality)[1].tobytes() for im in (photo, large, many))  # type: ignore[return-value]
+    return tuple(cv2.imencode(".jpg", im, quality)[1].tobytes() for im in (photo, large, square, many))  # type: ignore[return-value]
 
 
 def post_together(url: str, body: bytes, query: str, count: int) -> list[tuple[int, int]]:
@@ -109,12 +110,13 @@ def main() -> None:
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}"
     big = cv2.imencode(".png", np.full((6000, 6000, 3), 128, np.uint8))[1].tobytes()
-    photo, large, many = photos()
+    photo, large, square, many = photos()
     steps = [
         ("6000x6000 PNG, max_side=0", big, "max_side=0", 1),
         ("6000x6000 PNG, max_side=0, two at once", big, "max_side=0", 2),
         ("6000x6000 PNG, max_side=4096, two at once", big, "max_side=4096", 2),
         ("4000x3000 photo, max_side=0, two at once", large, "max_side=0", 2),
+        ("3000x3000 photo, max_side=0, two at once", square, "max_side=0", 2),
         ("1024x687 photo, tta=true, two at once", photo, "tta=true", 2),
         ("group photo, crops=true&crop_size=512", many, "crops=true&crop_size=512&threshold=0.3", 1),
         ("PNG header claiming 100000x100000", png_header(100_000, 100_000), "max_side=0", 1),

@@ -66,7 +66,7 @@ class ServeConfig:
     retry_after: int = 1
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
-    max_pass_pixels: int = 12_000_000
+    max_pass_pixels: int = 9_000_000  # every TTA pass of the default scales fits: at most 2 x 2600 x 1700
     max_crop_pixels: int = 4_000_000
     read_timeout: float = 30.0
     header_timeout: float = 10.0
