@@ -19,10 +19,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
 
-from retinakit import Detector, Faces
+from retinakit import Detector
 from retinakit.apps.serve import ServeConfig, create_app
 from retinakit.apps.serve.app import ERRORS
-from retinakit.apps.serve.engine import BatchEngine, PoolEngine
+from retinakit.apps.serve.engine import BatchEngine, Job, PixelBudget, PoolEngine
 from retinakit.apps.serve.limits import image_header
 from retinakit.apps.serve.metrics import Counter, Histogram
 
@@ -143,7 +143,7 @@ def test_tta_shares_the_loaded_model(detector: Detector, astronaut_png: bytes) -
         state = c.app.state.service
     assert r.status_code == 200 and len(r.json()["faces"]) == 1
     tta = state.detector_for(None, True)
-    assert tta.backend is state.detector.backend
+    assert tta.backend.inner is state.detector.backend  # the loaded model, counting its passes
     assert tta.config.flip and tta.config.scales == (400, 600) and tta.config.max_side is None
     assert state.detector_for(None, True) is tta  # built once
 
@@ -182,6 +182,10 @@ def test_image_errors(client: TestClient, astronaut_bgr: np.ndarray) -> None:
     assert image_header(truncated) is not None
     r = client.post("/v1/detect", content=truncated)
     assert r.status_code in (200, 400)  # libjpeg may decode a truncated file as grey; a broken header is not
+    cut = encode(astronaut_bgr, ".jpg")[:100]  # a JPEG cut before its frame header: bad, not unsupported
+    assert image_header(cut) is None
+    body = assert_error(client.post("/v1/detect", content=cut), 400, "bad_image")
+    assert "JPEG header" in body["error"]["message"]
     assert_error(client.post("/v1/detect", content=png_header(64, 64) + b"\x00" * 32), 400, "bad_image")
     assert_error(client.post("/v1/detect", files={"file": ("a.png", b"x", "image/png")}), 400, "missing_image")
     assert_error(client.get("/v1/detect"), 405, "method_not_allowed")
@@ -389,22 +393,32 @@ def test_image_header_rejects_other_data() -> None:
 # ----------------------------------------------------------------------------- engines
 
 
-class RecordingDetector:
-    """Stands in for a Detector: one face per image whose score is the image's first pixel / 100."""
+class RecordingBackend:
+    """The real backend, recording the images of each forward pass; a pass holding a one-colour image fails
+    (an injected detection failure), and with ``gate`` the first pass waits until the test opens it."""
 
-    def __init__(self) -> None:
-        self.batches: list[int] = []
+    def __init__(self, inner, gate: bool = False) -> None:
+        self.inner, self.config = inner, inner.config
+        self.input_layout = getattr(inner, "input_layout", "nchw_float")
+        self.passes: list[int] = []
+        self.entered, self.gate = threading.Event(), threading.Event()
+        if not gate:
+            self.gate.set()
 
-    def detect_bgr(self, images: list[np.ndarray]) -> list[Faces]:
-        self.batches.append(len(images))
-        time.sleep(0.01)
-        return [Faces(np.zeros((1, 4)), [im[0, 0, 0] / 100], np.zeros((1, 5, 2))) for im in images]
+    def __call__(self, batch: np.ndarray):
+        self.passes.append(len(batch))
+        self.entered.set()
+        assert self.gate.wait(10)
+        if any(len(np.unique(image)) <= 3 for image in batch):  # one value per channel: the poisoned image
+            raise RuntimeError("injected failure")
+        return self.inner(batch)
 
 
 def fake_decode(data: bytes) -> np.ndarray:
-    """b'value,height' -> a (height, 8, 3) image filled with value; anything else cannot be decoded."""
+    """b'value,height' -> a (height, 32, 3) image of random pixels seeded by value; anything else cannot be
+    decoded."""
     value, height = (int(v) for v in data.split(b","))
-    return np.full((height, 8, 3), value, np.uint8)
+    return np.random.default_rng(value).integers(0, 255, (height, 32, 3), dtype=np.uint8)
 
 
 async def _submit_together(engine, detector, uploads: list[bytes]) -> list:
@@ -412,36 +426,109 @@ async def _submit_together(engine, detector, uploads: list[bytes]) -> list:
     try:
 
         async def one(data: bytes):
+            height = int(data.split(b",")[1]) if b"," in data else 0
             with engine.admit():
                 await asyncio.sleep(0)  # every request is admitted before the first reaches the queue
-                try:
-                    return await engine.detect(data, detector)
-                except ValueError as exc:
-                    return exc
+                return await engine.detect(Job(data, detector, (height, 32), 32 * height))
 
         return await asyncio.gather(*(one(d) for d in uploads))
     finally:
         await engine.stop()
 
 
-def test_batch_engine_batches_concurrent_requests_by_size() -> None:
-    fake = RecordingDetector()
-    uploads = [f"{i},8".encode() for i in range(6)] + [b"50,4", b"broken"]
+def test_batch_engine_batches_concurrent_requests_by_size(detector: Detector) -> None:
+    backend = RecordingBackend(detector.backend)
+    recording = Detector(detector.config, backend_instance=backend)
+    uploads = [f"{i},64".encode() for i in range(6)] + [b"50,32", b"broken"]
     engine = BatchEngine(max_queue=16, workers=1, decode=fake_decode, max_batch=4, window=0.2)
-    results = asyncio.run(_submit_together(engine, fake, uploads))
-    assert [float(faces.scores[0]) for _, faces in results[:7]] == pytest.approx([0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.5])
-    assert [image.shape[0] for image, _ in results[:7]] == [8] * 6 + [4]
-    assert isinstance(results[7], ValueError)  # a broken upload fails alone
-    assert sorted(fake.batches) == [1, 2, 4]  # 4 + 2 of one size (the broken one dropped out), the other size alone
+    outcomes = asyncio.run(_submit_together(engine, recording, uploads))
+    assert [o.item.data for o in outcomes] == uploads  # each request gets its own outcome
+    assert all(o.ok for o in outcomes[:7]) and [o.image.shape[0] for o in outcomes[:7]] == [64] * 6 + [32]
+    np.testing.assert_array_equal(outcomes[2].image, fake_decode(b"2,64"))
+    assert isinstance(outcomes[7].error, ValueError)  # a broken upload fails alone
+    assert sorted(backend.passes) == [1, 2, 4]  # 4 + 2 of one size (the broken one dropped out), the other alone
+    assert engine.running == 0
 
 
-def test_pool_engine_runs_one_image_per_pass() -> None:
-    fake = RecordingDetector()
-    uploads = [f"{i},8".encode() for i in range(3)] + [b"broken"]
-    results = asyncio.run(_submit_together(PoolEngine(max_queue=16, workers=2, decode=fake_decode), fake, uploads))
-    assert [float(faces.scores[0]) for _, faces in results[:3]] == pytest.approx([0, 0.01, 0.02])
-    assert isinstance(results[3], ValueError)
-    assert fake.batches == [1, 1, 1]
+def test_pool_engine_runs_one_image_per_pass(detector: Detector) -> None:
+    backend = RecordingBackend(detector.backend)
+    recording = Detector(detector.config, backend_instance=backend)
+    uploads = [f"{i},64".encode() for i in range(3)] + [b"broken"]
+    engine = PoolEngine(max_queue=16, workers=2, decode=fake_decode)
+    outcomes = asyncio.run(_submit_together(engine, recording, uploads))
+    assert all(o.ok for o in outcomes[:3]) and isinstance(outcomes[3].error, ValueError)
+    assert backend.passes == [1, 1, 1]
+
+
+def test_pixel_budget_holds_passes_back_until_there_is_room() -> None:
+    budget = PixelBudget(100)
+    order: list[str] = []
+    release = threading.Event()
+
+    def second() -> None:
+        with budget.hold(60):
+            order.append("second")
+            release.wait(5)
+
+    with budget.hold(70):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.1)
+        assert order == [] and budget.used == 70  # 70 + 60 > 100: the second waits
+        order.append("first done")
+    wait_for(lambda: budget.used == 60)
+    release.set()
+    waiting.join(5)
+    assert order == ["first done", "second"] and budget.used == 0
+    with budget.hold(10**9):  # a window summing past the budget holds the whole budget, no more
+        assert budget.used == 100
+
+
+def test_one_failing_image_fails_only_its_request(detector: Detector, astronaut_png: bytes) -> None:
+    """Three requests batched together, one of them an image whose detection fails (injected): the batch is
+    retried image by image (Detector.stream), that request gets 500 and the other two their faces."""
+    backend = RecordingBackend(detector.backend, gate=True)
+    gated = Detector(detector.config, backend_instance=backend)
+    poison = encode(np.zeros((512, 512, 3), np.uint8))
+    with make_client(gated, engine="batch", workers=1, max_batch=8) as c:
+        results: dict[str, object] = {}
+
+        def post(name: str, data: bytes) -> None:
+            results[name] = c.post("/v1/detect", content=data)
+
+        threads = [threading.Thread(target=post, args=("first", astronaut_png))]
+        threads[0].start()
+        assert backend.entered.wait(5)  # the first request holds the only worker at the gate
+        for name, data in (("a", astronaut_png), ("poison", poison), ("b", astronaut_png)):
+            threads.append(threading.Thread(target=post, args=(name, data)))
+            threads[-1].start()
+            queued = len(threads) - 1
+            wait_for(lambda: c.app.state.engine.queue.qsize() == queued)  # noqa: B023 -- called at once
+        backend.gate.set()
+        for t in threads:
+            t.join(20)
+    assert backend.passes == [1, 3, 1, 1, 1]  # the first; the window of three fails; each image alone
+    for name in ("first", "a", "b"):
+        assert results[name].status_code == 200 and len(results[name].json()["faces"]) == 1
+    assert_error(results["poison"], 500, "internal_error")
+
+
+def test_in_flight_counts_only_running_requests(detector: Detector, astronaut_png: bytes) -> None:
+    backend = RecordingBackend(detector.backend, gate=True)
+    gated = Detector(detector.config, backend_instance=backend)
+    with make_client(gated, engine="pool", workers=1) as c:
+        threads = [threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})]
+        threads += [threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})]
+        threads += [threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})]
+        for t in threads:
+            t.start()
+        assert backend.entered.wait(5)
+        wait_for(lambda: c.app.state.engine.depth == 3)
+        lines = c.get("/metrics").text.splitlines()
+        backend.gate.set()
+        for t in threads:
+            t.join(20)
+    assert "retinakit_queue_depth 3" in lines and "retinakit_inference_in_flight 1" in lines
 
 
 # ----------------------------------------------------------------------------- command line
@@ -495,3 +582,103 @@ def test_a_failing_model_gives_500_without_details(detector: Detector, astronaut
         assert "secret" not in body["error"]["message"] and "RuntimeError" in body["error"]["message"]
         assert c.app.state.engine.depth == 0
         assert 'retinakit_requests_total{endpoint="/v1/detect",status="500"} 1' in c.get("/metrics").text
+
+
+# ----------------------------------------------------------------------------- hostile requests (issue items)
+
+
+def test_pass_pixels_from_the_header_hand_computed() -> None:
+    from retinakit.apps.serve.limits import ImageHeader, pass_pixels
+    from retinakit.inference.preprocess import ResizePolicy
+    from retinakit.inference.tta import TTAConfig
+
+    photo = ImageHeader("jpeg", 1024, 687)
+    assert pass_pixels(photo, ResizePolicy(max_side=1280), TTAConfig()) == 1024 * 687  # not enlarged
+    assert pass_pixels(photo, ResizePolicy(max_side=512), TTAConfig()) == 512 * 344  # 687 / 2 = 343.5 -> 344
+    tta = TTAConfig(scales=(500, 1700), flip=True, max_side=2600)
+    # 1700 / 687 scales the long side to 2533.9 (under 2600): 2534 x 1700, twice with the flip in one pass
+    assert pass_pixels(photo, ResizePolicy(max_side=1280), tta) == 2 * 2534 * 1700
+    square = ImageHeader("png", 6000, 6000)
+    assert pass_pixels(square, ResizePolicy(), TTAConfig()) == 36_000_000  # max_side=0: original size
+    assert pass_pixels(square, ResizePolicy(), tta) == 2 * 1700 * 1700  # scales set the short side
+    wide = ImageHeader("png", 6000, 3000)  # 1700 on the short side would make the long one 3400: capped at 2600
+    assert pass_pixels(wide, ResizePolicy(), tta) == 2 * 2600 * 1300
+
+
+def test_every_pixel_limit_applies_to_what_runs(detector: Detector, astronaut_png: bytes) -> None:
+    """max_side=0 or 4096 on a 6000 x 6000 image are refused from the header, before decoding (the PNG below
+    holds no image data: decoding it would answer bad_image), and TTA within the server's pass limit."""
+    big = png_header(6000, 6000)
+    with make_client(detector) as c:
+        for query in ("max_side=0", "max_side=4096"):
+            body = assert_error(c.post(f"/v1/detect?{query}", content=big), 413, "too_many_pixels")
+            assert "6000 x 6000" in body["error"]["message"] and "9000000" in body["error"]["message"]
+        assert_error(c.post("/v1/detect", content=big), 400, "bad_image")  # 1280 x 1280: allowed, then decoded
+        assert c.app.state.engine.budget.used == 0
+    with make_client(detector, max_pass_pixels=1_000_000, tta_scales=(500, 800), tta_flip=True) as c:
+        assert c.post("/v1/detect", content=astronaut_png).status_code == 200  # 512 x 512
+        body = assert_error(c.post("/v1/detect?tta=true", content=astronaut_png), 413, "too_many_pixels")
+        assert str(2 * 800 * 800) in body["error"]["message"]  # the largest TTA pass: 800 x 800 and its flip
+
+
+def test_crops_are_bounded(detector: Detector, astronaut_png: bytes) -> None:
+    with make_client(detector, max_crop_pixels=100_000) as c:
+        assert c.post("/v1/detect?crops=true&crop_size=256", content=astronaut_png).status_code == 200  # 65536
+        body = assert_error(c.post("/v1/align?crop_size=512", content=astronaut_png), 413, "too_many_crops")
+        assert "1 crops of 512 x 512" in body["error"]["message"]
+
+
+def test_empty_key_header_does_not_hide_a_valid_bearer(detector: Detector, astronaut_png: bytes) -> None:
+    with make_client(detector, api_key="s3cret") as c:
+        both = {"X-API-Key": "", "Authorization": "Bearer s3cret"}
+        assert c.post("/v1/detect", content=astronaut_png, headers=both).status_code == 200
+        empty = {"X-API-Key": "", "Authorization": "Bearer "}
+        assert_error(c.post("/v1/detect", content=astronaut_png, headers=empty), 401, "unauthorized")
+    with pytest.raises(ValueError, match="API key is empty"):
+        ServeConfig(api_key=" ")
+
+
+def test_empty_api_key_is_refused_at_start(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from retinakit.cli import main
+
+    monkeypatch.delenv("RETINAKIT_API_KEY", raising=False)
+    assert main(["serve", "--api-key", ""]) == 2  # before anything is loaded or bound
+    err = capsys.readouterr().err.strip()
+    assert err == "retinakit serve: error: --api-key is empty (an unset variable?): give a key, or leave the flag out"
+    monkeypatch.setenv("RETINAKIT_API_KEY", "")
+    assert main(["serve"]) == 2
+    assert "RETINAKIT_API_KEY is set but empty" in capsys.readouterr().err
+
+
+def test_errors_outside_the_endpoints_are_in_the_table(client: TestClient, astronaut_png: bytes) -> None:
+    broken = b"--xyz\r\nbroken header\r\n\r\n" + astronaut_png[:50] + b"\r\n--xyz--\r\n"
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    body = assert_error(client.post("/v1/detect", content=broken, headers=headers), 400, "bad_request")
+    assert "multipart" in body["error"]["message"]
+    no_boundary = {"content-type": "multipart/form-data"}
+    assert_error(client.post("/v1/detect", content=astronaut_png, headers=no_boundary), 400, "bad_request")
+    assert_error(client.get("/redoc"), 404, "not_found")  # ReDoc loads from a CDN: not served
+    head = client.head("/healthz")
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_request_cap_answers_json_503_and_health_stays_open(detector: Detector, astronaut_png: bytes) -> None:
+    backend = RecordingBackend(detector.backend, gate=True)
+    gated = Detector(detector.config, backend_instance=backend)
+    with make_client(gated, max_requests=1) as c:
+        worker = threading.Thread(target=c.post, args=("/v1/detect",), kwargs={"content": astronaut_png})
+        worker.start()
+        assert backend.entered.wait(5)
+        r = c.post("/v1/detect", content=astronaut_png)
+        assert_error(r, 503, "overloaded")
+        assert "limit is 1" in r.json()["error"]["message"] and r.headers["retry-after"] == "1"
+        assert c.get("/healthz").json() == {"status": "ok"} and c.get("/readyz").status_code == 200
+        backend.gate.set()
+        worker.join(10)
+
+
+def test_docs_error_table_lists_every_code() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "serve.md").read_text()
+    for code, status in ERRORS.items():
+        assert f"`{code}`" in docs, f"{code} is not in docs/serve.md"
+        assert f"| {status} |" in docs or f"| {status} " in docs

@@ -35,7 +35,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server_url(detector) -> Iterator[str]:
     """The service on 127.0.0.1 (a free port) in a thread, with the session's detector."""
-    from retinakit.apps.serve import ServeConfig, create_app
+    from retinakit.apps.serve import ServeConfig, create_app, server_options
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,8 +43,9 @@ def server_url(detector) -> Iterator[str]:
     from retinakit import Detector
 
     low = Detector(detector.config, score_threshold=0.3, backend_instance=detector.backend)  # the service's floor
-    app = create_app(ServeConfig(port=port, detector=low.config), detector=low)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = ServeConfig(port=port, detector=low.config)
+    app = create_app(config, detector=low)
+    server = uvicorn.Server(uvicorn.Config(app, **server_options(config, "warning")))  # as retinakit serve runs
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

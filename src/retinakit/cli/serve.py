@@ -88,6 +88,38 @@ def _add_limit_flags(p: argparse.ArgumentParser, d: ServeConfig) -> None:
         help=f"pixel limit in millions (413) {default(d.max_pixels / 1e6)}",
     )
     p.add_argument(
+        "--max-pass-megapixels",
+        type=float,
+        default=d.max_pass_pixels / 1e6,
+        help="network-input pixels of a request's largest forward pass, and of all passes running at once (413) "
+        f"{default(d.max_pass_pixels / 1e6)}",
+    )
+    p.add_argument(
+        "--max-crop-megapixels",
+        type=float,
+        default=d.max_crop_pixels / 1e6,
+        help=f"pixels of one answer's crops {default(d.max_crop_pixels / 1e6)}",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=d.read_timeout,
+        help=f"seconds for a request body (408) {default(d.read_timeout)}",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=d.header_timeout,
+        help=f"seconds for request headers {default(d.header_timeout)}",
+    )
+    p.add_argument("--max-requests", type=int, help="requests handled at once; then 503 (default: 4 x the queue + 32)")
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help=f"open connections; then 503 {default(d.max_connections)}",
+    )
+    p.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -117,12 +149,30 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         request_timeout=args.timeout,
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         max_pixels=int(args.max_megapixels * 1e6),
-        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        max_pass_pixels=int(args.max_pass_megapixels * 1e6),
+        max_crop_pixels=int(args.max_crop_megapixels * 1e6),
+        read_timeout=args.read_timeout,
+        header_timeout=args.header_timeout,
+        max_requests=args.max_requests,
+        max_connections=args.max_connections,
+        api_key=api_key(args.api_key),
         cors_origins=tuple(args.cors_origin),
     )
     if scales:
         config = replace(config, tta_scales=tuple(scales), tta_flip=bool(flip))
     return config
+
+
+def api_key(flag: str | None) -> str | None:
+    """``--api-key``, else the environment variable, else None; an empty key (an unset variable) is refused."""
+    if flag is not None:
+        if not flag.strip():
+            raise ValueError("--api-key is empty (an unset variable?): give a key, or leave the flag out")
+        return flag
+    value = os.environ.get(API_KEY_ENV)
+    if value is not None and not value.strip():
+        raise ValueError(f"${API_KEY_ENV} is set but empty: give a key, or unset it for no authentication")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

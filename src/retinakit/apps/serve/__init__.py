@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 EXTRA_MESSAGE = "retinakit serve needs the 'serve' extra: pip install 'retinakit[serve]'"
 
-__all__ = ["API_KEY_ENV", "ServeConfig", "create_app", "serve"]
+__all__ = ["API_KEY_ENV", "ServeConfig", "create_app", "serve", "server_options"]
 
 
 def create_app(config: ServeConfig | None = None, detector: Detector | None = None) -> FastAPI:
@@ -32,17 +32,34 @@ def create_app(config: ServeConfig | None = None, detector: Detector | None = No
 
 
 def serve(config: ServeConfig, log_level: str = "info", **uvicorn_options: Any) -> None:
-    """Run the service with uvicorn on ``config.host:config.port`` until interrupted."""
+    """Run the service with uvicorn on ``config.host:config.port`` until interrupted.
+
+    uvicorn runs the h11 protocol of :func:`~retinakit.apps.serve.guard.guarded_protocol` (header deadline,
+    connection cap, JSON protocol errors); its own plain-text concurrency limit is not used
+    (:class:`~retinakit.apps.serve.guard.RequestCap` answers JSON and keeps ``/healthz`` open)."""
     app = create_app(config)
     import uvicorn
 
-    options: dict[str, Any] = {
-        "host": config.host,
-        "port": config.port,
-        "log_level": log_level,
-        "timeout_keep_alive": 5,
-        # a backstop on connections; the queue limit (503 with Retry-After) acts first
-        "limit_concurrency": 4 * config.max_queue + 32,
-        **uvicorn_options,
-    }
-    uvicorn.run(app, **options)
+    uvicorn.run(app, **{**server_options(config, log_level), **uvicorn_options})
+
+
+def server_options(config: ServeConfig, log_level: str = "info") -> dict[str, Any]:
+    """The keyword arguments of ``uvicorn.run``/``uvicorn.Config`` that :func:`serve` uses for ``config``."""
+    from retinakit.apps.serve.guard import guarded_protocol
+
+    try:
+        http = guarded_protocol(config.header_timeout, _connection_cap(config.max_connections))
+    except ImportError as exc:
+        raise ImportError(f"{EXTRA_MESSAGE} ({exc})") from exc
+    return {"host": config.host, "port": config.port, "log_level": log_level, "timeout_keep_alive": 5, "http": http}
+
+
+def _connection_cap(wanted: int) -> int:
+    """``wanted``, below the process's open-file limit (leaving room for the model and log files)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not on POSIX
+        return wanted
+    return wanted if soft == resource.RLIM_INFINITY else min(wanted, max(16, soft - 64))

@@ -1,9 +1,11 @@
-"""Request limits checked before any decoding: upload size, image format and pixel count.
+"""Request limits checked before any decoding: upload size, image format, pixel counts.
 
 :func:`image_header` reads the format and the width and height from the first bytes of a JPEG, PNG,
 WebP or BMP file, so that a decompression bomb (a small file that decodes to a huge image) is refused
-before the decoder allocates anything. :class:`BodyLimit` is an ASGI middleware that stops reading a
-request body past a byte limit, whether or not the client sent a Content-Length.
+before the decoder allocates anything; :func:`pass_pixels` gives, from that header, the network-input
+pixels of the largest forward pass a detector will run on the image (its resize policy and TTA passes),
+which the service bounds too. :class:`BodyLimit` is an ASGI middleware that stops reading a request body
+past a byte limit, whether or not the client sent a Content-Length.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from retinakit.apps.serve.errors import ApiError
+from retinakit.inference.preprocess import ResizePolicy
+from retinakit.inference.tta import TTAConfig
+
 #: Formats whose size :func:`image_header` can read (and so the only ones the service accepts).
 FORMATS = ("jpeg", "png", "webp", "bmp")
 
@@ -20,14 +26,8 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 _JPEG_NO_LENGTH = {0x01, *range(0xD0, 0xD9)}  # TEM, RST0-7, SOI
 
 
-class LimitError(ValueError):
+class LimitError(ApiError, ValueError):
     """A request refused by a limit: ``status`` (HTTP), ``code`` (machine-readable) and the message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,19 @@ class ImageHeader:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format named by the file's signature (its first bytes), or None for any other data."""
+    if data.startswith(b"\xff\xd8"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data.startswith(b"BM"):
+        return "bmp"
+    return None
 
 
 def image_header(data: bytes) -> ImageHeader | None:
@@ -124,6 +137,9 @@ def check_image(data: bytes, max_pixels: int) -> ImageHeader:
         raise LimitError(400, "missing_image", "no image in the request body")
     header = image_header(data)
     if header is None:
+        fmt = sniff_format(data)
+        if fmt is not None:  # the right signature, then a header cut short or broken
+            raise LimitError(400, "bad_image", f"the {fmt.upper()} header is truncated or invalid (no image size)")
         raise LimitError(415, "unsupported_image", f"not a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} image")
     if header.pixels > max_pixels:
         raise LimitError(
@@ -132,6 +148,45 @@ def check_image(data: bytes, max_pixels: int) -> ImageHeader:
             f"image is {header.width} x {header.height} = {header.pixels} pixels; the limit is {max_pixels}",
         )
     return header
+
+
+def _resized_pixels(height: int, width: int, policy: ResizePolicy) -> int:
+    factor = policy.scale(height, width)
+    if factor == 1.0:
+        return height * width
+    return max(1, round(width * factor)) * max(1, round(height * factor))
+
+
+def pass_pixels(header: ImageHeader, resize: ResizePolicy, tta: TTAConfig) -> int:
+    """Network-input pixels of the largest forward pass on this image: its resized size, or with TTA the
+    largest scale's (twice that with the flip, which shares the pass), as :class:`~retinakit.Detector` runs it."""
+    h, w = header.height, header.width
+    if not tta.enabled:
+        return _resized_pixels(h, w, resize)
+    policies = [ResizePolicy(short_side=s, max_side=tta.max_side) for s in tta.scales] if tta.scales else [resize]
+    return max(_resized_pixels(h, w, p) for p in policies) * (2 if tta.flip else 1)
+
+
+def check_pass(header: ImageHeader, pixels: int, limit: int) -> None:
+    """Refuse (413) an image whose largest forward pass needs more than ``limit`` network-input pixels."""
+    if pixels > limit:
+        raise LimitError(
+            413,
+            "too_many_pixels",
+            f"a {header.width} x {header.height} image with these options needs a forward pass of {pixels} pixels; "
+            f"the server's limit is {limit} (ask a smaller max_side, or no tta)",
+        )
+
+
+def check_crops(faces: int, size: int, limit: int) -> None:
+    """Refuse (413) a response whose aligned crops would hold more than ``limit`` pixels in all."""
+    if faces * size * size > limit:
+        raise LimitError(
+            413,
+            "too_many_crops",
+            f"{faces} crops of {size} x {size} = {faces * size * size} pixels; the server's limit is {limit} "
+            "(ask a smaller crop_size or a higher threshold)",
+        )
 
 
 # ----------------------------------------------------------------------------- body size
@@ -145,7 +200,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class BodyTooLarge(LimitError):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, "payload_too_large", f"request body is larger than {limit} bytes")
+        message = f"request body is larger than {limit} bytes"
+        super().__init__(413, "payload_too_large", message, {"Connection": "close"})
 
 
 class BodyLimit:

@@ -115,19 +115,16 @@ class Metrics:
         self.requests = Counter("retinakit_requests_total", "HTTP requests by endpoint and status code.")
         self.latency = Histogram("retinakit_request_duration_seconds", "Request latency by endpoint, in seconds.")
         self.faces = Counter("retinakit_faces_detected_total", "Faces returned by /v1/detect and /v1/align.")
-        self.images = Counter("retinakit_images_processed_total", "Images that went through the detector.")
+        self.images = Counter("retinakit_images_processed_total", "Uploads whose faces were detected.")
         self.batches = Histogram(
-            "retinakit_inference_batch_size", "Images per forward pass.", buckets=(1, 2, 4, 8, 16, 32)
+            "retinakit_inference_batch_size",
+            "Images per forward pass (a TTA scale's pass holds the image and its flip).",
+            buckets=(1, 2, 4, 8, 16, 32),
         )
         self.queue = Gauge("retinakit_queue_depth", "Requests admitted and waiting for or in inference.", queue_depth)
         self.in_flight = Gauge(
             "retinakit_inference_in_flight", "Requests being decoded or detected in a worker thread.", in_flight
         )
-
-    def observe_batch(self, images: int) -> None:
-        """One forward pass of ``images`` images."""
-        self.batches.observe(images)
-        self.images.inc(images)
 
     def render(self) -> str:
         metrics: list[_Metric] = [self.requests, self.latency, self.faces, self.images, self.batches]
