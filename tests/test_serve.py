@@ -644,7 +644,10 @@ def test_empty_api_key_is_refused_at_start(monkeypatch: pytest.MonkeyPatch, caps
     monkeypatch.delenv("RETINAKIT_API_KEY", raising=False)
     assert main(["serve", "--api-key", ""]) == 2  # before anything is loaded or bound
     err = capsys.readouterr().err.strip()
-    assert err == "retinakit serve: error: --api-key is empty (an unset variable?): give a key, or leave the flag out"
+    assert (
+        err.splitlines()[-1]
+        == "retinakit serve: error: --api-key is empty (an unset variable?): give a key, or leave the flag out"
+    )
     monkeypatch.setenv("RETINAKIT_API_KEY", "")
     assert main(["serve"]) == 2
     assert "RETINAKIT_API_KEY is set but empty" in capsys.readouterr().err
