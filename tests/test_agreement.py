@@ -47,3 +47,46 @@ def test_cli_detect_returns_the_api_faces(photo, tmp_path, options, flags):
     assert record["faces"] == expected
     threshold = options.get("score_threshold", 0.5)
     assert all(face["score"] >= threshold for face in record["faces"])
+
+
+@pytest.mark.parametrize(("options", "flags"), OPTIONS[:2])
+def test_batch_returns_the_api_faces(photo, tmp_path, options, flags):
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from retinakit.apps.batch import BatchConfig, run_batch
+    from retinakit.detector import DetectorConfig
+
+    expected = Detector(precision="fp32", **options)(photo)
+    config = BatchConfig(
+        source=str(photo.parent), output=str(tmp_path / "out"), detector=DetectorConfig(precision="fp32", **options)
+    )
+    run_batch(config)
+    (row,) = pq.read_table(next((tmp_path / "out").glob("*.parquet"))).to_pylist()
+    assert row["boxes"] == expected.boxes.tolist() and row["scores"] == expected.scores.tolist()
+
+
+@pytest.mark.parametrize(
+    ("options", "query"),
+    [
+        ({"score_threshold": 0.6}, "threshold=0.6&max_side=0"),
+        ({"score_threshold": 0.6, "scales": (300, 500), "flip": True}, "threshold=0.6&max_side=0&tta=true"),
+        ({"score_threshold": 0.5, "orientations": (0, 180)}, "threshold=0.5&max_side=0&orientations=0,180"),
+    ],
+)
+def test_serve_returns_the_api_faces(photo, options, query):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from retinakit.apps.serve import ServeConfig, create_app
+    from retinakit.detector import DetectorConfig
+
+    expected = Detector(precision="fp32", **options)(photo).to_list()
+    config = ServeConfig(detector=DetectorConfig(precision="fp32", score_threshold=0.3), tta_scales=(300, 500))
+    with TestClient(create_app(config, detector=Detector(config.detector))) as client:
+        response = client.post(f"/v1/detect?{query}", content=photo.read_bytes())
+    assert response.status_code == 200, response.text
+    faces = response.json()["faces"]
+    assert [f["box"] for f in faces] == [e["box"] for e in expected]
+    assert [f["score"] for f in faces] == [e["score"] for e in expected]
+    assert [f.get("angle") for f in faces] == [e.get("angle") for e in expected]

@@ -79,7 +79,7 @@ def test_health_ready_and_docs(client: TestClient) -> None:
     body = paths["/v1/detect"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "image/jpeg", "application/octet-stream"} <= set(body)
     params = {p["name"] for p in paths["/v1/detect"]["post"]["parameters"]}
-    assert params == {"threshold", "max_side", "landmarks", "tta", "crops", "crop_size"}
+    assert params == {"threshold", "max_side", "landmarks", "tta", "orientations", "crops", "crop_size"}
     assert "/docs" in client.get("/docs").text or client.get("/docs").status_code == 200
 
 
@@ -142,10 +142,11 @@ def test_tta_shares_the_loaded_model(detector: Detector, astronaut_png: bytes) -
         r = c.post("/v1/detect?tta=true&max_side=0", content=astronaut_png)
         state = c.app.state.service
     assert r.status_code == 200 and len(r.json()["faces"]) == 1
-    tta = state.detector_for(None, True)
+    tta = state.detector_for(None, True, 0.5)
     assert tta.backend.inner is state.detector.backend  # the loaded model, counting its passes
     assert tta.config.flip and tta.config.scales == (400, 600) and tta.config.max_side is None
-    assert state.detector_for(None, True) is tta  # built once
+    assert tta.config.score_threshold == 0.5  # TTA runs at the request's threshold, as the API does
+    assert state.detector_for(None, True, 0.5) is tta  # built once
 
 
 # ----------------------------------------------------------------------------- errors

@@ -48,6 +48,8 @@ def face_records(
         }
         if landmarks:
             out["landmarks"] = dict(zip(LANDMARK_NAMES, record["landmarks"], strict=True))
+        if "angle" in record:
+            out["angle"] = record["angle"]
         if crops is not None:
             out["crop"] = crops[i]
         records.append(out)

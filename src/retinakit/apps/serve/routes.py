@@ -123,7 +123,9 @@ async def handle(request: Request, query: DetectOptions, state: ServiceState, al
     upload = await read_upload(request, config)
     options = merge_options(query, upload.options, align, config, state.floor())
     header = check_image(upload.data, config.max_pixels)
-    detector = state.detector_for(options["max_side"] or None, options["tta"])
+    detector = state.detector_for(
+        options["max_side"] or None, options["tta"], options["threshold"], options["orientations"]
+    )
     cost = pass_pixels(header, detector.config.resize_policy, detector.config.tta_config)
     check_pass(header, cost, config.max_pass_pixels)
     outcome = await run_job(request, state, Job(upload.data, detector, (header.height, header.width), cost))

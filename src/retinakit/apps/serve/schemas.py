@@ -26,6 +26,12 @@ class DetectOptions(BaseModel):
     )
     landmarks: bool = Field(True, description="include the five landmarks of each face")
     tta: bool = Field(False, description="test-time augmentation (several scales and a flip: slower, finds more)")
+    orientations: str | None = Field(
+        None,
+        max_length=32,
+        description="also detect with the image turned by these angles, e.g. '0,90,180,270', or 'auto' "
+        "(default: upright only); each face then carries its angle",
+    )
     crops: bool = Field(False, description="include aligned 112 x 112 crops (ArcFace template) as base64 PNG")
     crop_size: int = Field(112, ge=16, le=512, description="side of the aligned crops in pixels")
 
@@ -52,6 +58,9 @@ class FaceOut(BaseModel):
     score: float
     landmarks: dict[str, list[float]] | None = Field(
         None, description=f"(x, y) in pixels by name: {', '.join(LANDMARK_NAMES)} (left/right as seen in the image)"
+    )
+    angle: int | None = Field(
+        None, description="with orientations: the rotation (degrees counter-clockwise) that made the face upright"
     )
     crop: str | None = Field(None, description="aligned crop, base64-encoded PNG (when crops=true)")
 

@@ -42,7 +42,7 @@ class ServiceState:
         self.config = config
         self.detector = detector
         self.load_error: str | None = None
-        self._derived: dict[tuple[int | None, bool], Detector] = {}
+        self._derived: dict[tuple[Any, ...], Detector] = {}
         self._counted: Backend | None = None
         self.metrics = Metrics(queue_depth=lambda: self.engine.depth, in_flight=lambda: self.engine.running)
         self.engine: Engine = make_engine(
@@ -78,14 +78,20 @@ class ServiceState:
             self._counted = PassCounter(self.detector.backend, on_pass)
         return self._counted
 
-    def detector_for(self, max_side: int | None, tta: bool) -> Detector:
-        """The detector for these options, sharing the loaded model (its backend) with the base detector."""
+    def detector_for(
+        self, max_side: int | None, tta: bool, threshold: float, orientations: tuple[int, ...] | str = (0,)
+    ) -> Detector:
+        """The detector for these options, sharing the loaded model (its backend) with the base detector.
+
+        It runs at the request's ``threshold``: merged passes (TTA voting) give other faces at another
+        threshold, so filtering the base detector's faces would not give what the API gives.
+        """
         base = self.detector
         assert base is not None
-        key = (max_side, tta)
+        key = (max_side, tta, round(threshold, 6), orientations)
         found = self._derived.get(key)
         if found is None:
-            changes: dict[str, Any] = {"max_side": max_side}
+            changes: dict[str, Any] = {"max_side": max_side, "score_threshold": threshold, "orientations": orientations}
             if tta:
                 changes.update(scales=self.config.tta_scales, flip=self.config.tta_flip)
             found = Detector(replace(base.config, **changes), backend_instance=self._backend())

@@ -83,9 +83,25 @@ def merge_options(
         options["max_side"] = config.default_max_side or 0
     if options["max_side"] and not 32 <= options["max_side"] <= config.max_request_side:
         raise ApiError(422, "invalid_option", f"max_side: 0 (original size) or 32 to {config.max_request_side} pixels")
+    options["orientations"] = _orientations(options["orientations"])
     if align:
         options["crops"] = True
     return options
+
+
+def _orientations(text: str | None) -> tuple[int, ...] | str:
+    """``orientations`` as the detector takes it: ``(0,)`` when not given, ``"auto"``, or distinct angles."""
+    if text is None or not text.strip():
+        return (0,)
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        angles = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        angles = ()
+    if not angles or any(a not in (0, 90, 180, 270) for a in angles) or len(set(angles)) != len(angles):
+        raise ApiError(422, "invalid_option", "orientations: 'auto' or distinct angles among 0, 90, 180, 270")
+    return angles
 
 
 def describe(errors: Any) -> str:
