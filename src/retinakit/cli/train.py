@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from retinakit.cli.common import (
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     int_list,
@@ -16,21 +17,44 @@ from retinakit.cli.common import (
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("train", help="train or fine-tune on label.txt / WIDER annotations (needs torch)")
+    from retinakit.cli.labels import add_label_flags
+    from retinakit.training.loop import RECIPES
+
+    scratch, tune = RECIPES["scratch"], RECIPES["finetune"]
+    p = subparsers.add_parser("train", help="train or fine-tune on face labels in any format (needs torch)")
     p.add_argument("--preset", dest="model", default="mobilenet0.25", help="model preset (default mobilenet0.25)")
     p.add_argument(
-        "--data", dest="labels", required=True, help="label.txt (RetinaFace format) or wider_face_*_bbx_gt.txt"
+        "--data",
+        dest="labels",
+        required=True,
+        help="label.txt (RetinaFace), wider_face_*_bbx_gt.txt, COCO JSON, or a YOLO folder / data.yaml",
     )
-    p.add_argument("--images", required=True, help="image root the annotation paths are relative to")
+    add_label_flags(p, "image root the label paths are relative to (label.txt, WIDER; COCO: default its folder)")
+    p.add_argument("--check", action="store_true", help="validate the labels and print counts, without training")
     p.add_argument("--out", help="output directory (default runs/train)")
     p.add_argument("--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH")
-    p.add_argument("--loss", choices=("paper", "biubug6"), help="loss preset (default paper)")
-    p.add_argument("--epochs", type=int, help="epochs (default 80; warm-up and milestones scale with it)")
-    p.add_argument("--batch-size", type=int, help="images per step (default 32)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-2)")
-    p.add_argument("--warmup-lr", type=float, help="learning rate at the start of warm-up (default 1e-3)")
-    p.add_argument("--warmup-epochs", type=float, help="warm-up length (default 5/80 of the epochs)")
-    p.add_argument("--milestones", type=int_list, help="epochs where lr drops by --gamma (default 55,68 of 80, scaled)")
+    p.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="defaults for the settings below: finetune (default with --init builtin / checkpoint) or scratch",
+    )
+    p.add_argument("--loss", choices=("paper", "biubug6"), help=f"loss preset ({scratch.loss}; fine-tune {tune.loss})")
+    p.add_argument(
+        "--epochs", type=int, help=f"epochs ({scratch.epochs}, warm-up and milestones scale; fine-tune {tune.epochs})"
+    )
+    p.add_argument(
+        "--batch-size", type=int, help=f"images per step ({scratch.batch_size}; fine-tune {tune.batch_size})"
+    )
+    p.add_argument("--lr", type=float, help=f"peak learning rate ({scratch.lr:g}; fine-tune {tune.lr:g})")
+    p.add_argument(
+        "--warmup-lr", type=float, help=f"lr at the start of warm-up ({scratch.warmup_lr:g}; {tune.warmup_lr:g})"
+    )
+    p.add_argument(
+        "--warmup-epochs", type=float, help=f"warm-up length (5/80 of the epochs; fine-tune {tune.warmup_epochs})"
+    )
+    p.add_argument(
+        "--milestones", type=int_list, help="epochs where lr drops by --gamma (55,68 of 80, scaled; fine-tune none)"
+    )
     p.add_argument("--gamma", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--momentum", type=float)
@@ -42,16 +66,23 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")
     p.add_argument("--log-every", type=int)
     p.add_argument("--max-steps-per-epoch", type=int, help="cut epochs short (quick experiments)")
-    p.add_argument("--val-images", help="WIDER val image root for periodic evaluation")
+    p.add_argument(
+        "--grad-clip", type=float, help=f"clip the gradient norm (scratch: off; fine-tune {tune.grad_clip:g})"
+    )
+    p.add_argument(
+        "--val-labels", help="validation labels (any format): AP before and after training, the better weights kept"
+    )
+    p.add_argument("--val-split", help="data.yaml split of --val-labels (default val)")
+    p.add_argument("--val-images", help="image root of the validation labels, or WIDER val image root")
     p.add_argument("--val-ground-truth", help="directory of the official .mat files")
     p.add_argument("--val-list", help="image list to evaluate on (e.g. val-dev image_list.txt)")
     p.add_argument("--val-max-side", type=int, help="resize for periodic evaluation (default 1024)")
-    p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 0: never)")
+    p.add_argument("--eval-every", type=int, help="also validate every N epochs (default 0: before and after only)")
     p.add_argument(
         "--freeze-bn",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="keep BatchNorm statistics fixed (default: on for --init builtin, whose BN is folded)",
+        help="keep BatchNorm statistics fixed (scratch: off; fine-tune: on)",
     )
     p.add_argument(
         "--deformable",
@@ -79,7 +110,14 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
+    from retinakit.cli.labels import label_options, print_check
+    from retinakit.io.labels import check_labels
     from retinakit.training.loop import TrainConfig, train
+
+    if args.check:
+        labels = check_labels(args.labels, label_options(args))
+        print_check(labels)
+        return EXIT_FAILED if labels.problems else EXIT_OK
 
     init = args.init or ["none"]
     if init[0] in ("backbone", "checkpoint"):
@@ -95,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     names = {f.name for f in fields(TrainConfig)}
     options = {k: v for k, v in vars(args).items() if k in names and v is not None}
     options["init"] = init_value
+    if args.keypoints:
+        options["keypoints"] = tuple(args.keypoints)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     final = train(TrainConfig(**options), progress=progress_bar(main_process and not args.no_progress, "batch"))
     if main_process:

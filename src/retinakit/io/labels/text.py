@@ -117,7 +117,7 @@ def _read_wider_blocks(
                 continue
             invalid = prefix is None and not keep_invalid and len(values) >= 8 and values[7] == 1
             x, y, w, h = values[:4]
-            if invalid or (prefix is None and (w <= 0 or h <= 0)):  # official: invalid, zero-size faces dropped
+            if invalid or (prefix is None and (w == 0 or h == 0)):  # as the official tools: invalid, zero-size dropped
                 continue
             builder.add(np.array([x, y, x + w, y + h], dtype=np.float32), None, where)
         if size is not False:
