@@ -299,7 +299,7 @@ class Trainer:
         options = LabelOptions(config.data_format, config.images, config.category, config.keypoints)
         self.labels = load_annotations(config.labels, options)
         self.dataset = FaceDataset(
-            self.labels.images,
+            sorted(self.labels.images, key=lambda a: a.image),  # name order: every format trains alike
             self.labels.root,
             AugmentConfig(size=config.image_size, min_crop=config.min_crop),
             self.model_config.input,

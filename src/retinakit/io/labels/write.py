@@ -31,7 +31,7 @@ def _num(v: float, decimals: int = 3) -> str:
 
 def write_labels(labels: LabelSet, fmt: str, out: str | os.PathLike) -> Path:
     """Write ``labels`` as ``fmt`` to ``out``: a file for ``retinaface``, ``wider`` and ``coco``, a
-    dataset folder for ``yolo`` (``data.yaml``, ``labels/``, and ``images`` linked to the image root).
+    dataset folder for ``yolo`` (``data.yaml``, ``labels/``, and ``images/`` holding links to the images).
 
     Crowd regions are kept by COCO only (``iscrowd``); the other formats have no place for them.
     """
@@ -109,14 +109,18 @@ def coco_dataset(images: list[ImageAnnotation], root: Path) -> dict[str, Any]:
 
 
 def write_yolo(labels: LabelSet, out: Path) -> Path:
-    """``out/data.yaml``, ``out/labels/<image>.txt`` and ``out/images`` (a link to the image root)."""
+    """``out/data.yaml``, ``out/labels/<image>.txt`` and ``out/images/<image>``, a link to each image
+    (YOLO takes every image under ``images`` as part of the set, so exactly these are linked)."""
     out.mkdir(parents=True, exist_ok=True)
     images = out / "images"
-    if not images.exists():
-        images.symlink_to(labels.root.resolve(), target_is_directory=True)
+    root = labels.root.resolve()
     for ann in labels.images:
         w, h = _size(ann, labels.root)
-        path = label_path(images / ann.image)
+        link = images / ann.image
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(root / ann.image)
+        path = label_path(link)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             "".join(
