@@ -73,7 +73,11 @@ def main() -> None:
     result = {
         "config": {k: v for k, v in config.resolved().__dict__.items() if not k.startswith("val_")},
         "seconds": round(seconds, 1),
-        "loss_curve": [{k: r[k] for k in ("epoch", "step", "lr", "cls", "box", "landmarks", "total")} for r in records if "step" in r],
+        "loss_curve": [
+            {k: r[k] for k in ("epoch", "step", "lr", "cls", "box", "landmarks", "total")}
+            for r in records
+            if "step" in r
+        ],
         "validation": [r for r in records if "val_ap" in r or "best" in r],
         "same_events": {
             "images": len(keys),

@@ -424,7 +424,7 @@ def test_fine_tuning_recipe_fills_only_what_is_not_given():
     assert (tune.recipe, tune.lr, tune.warmup_lr, tune.epochs, tune.loss) == (
         "finetune", recipe.lr, recipe.warmup_lr, recipe.epochs, "biubug6"
     )  # fmt: skip
-    assert tune.freeze_bn is True and tune.grad_clip == recipe.grad_clip and tune.milestones == ()
+    assert tune.freeze_bn is recipe.freeze_bn and tune.grad_clip == recipe.grad_clip and tune.milestones == ()
     assert TrainConfig(labels="l", init="checkpoint:x.pt").resolved().recipe == "finetune"
     mine = TrainConfig(labels="l", init="builtin", lr=5e-4, freeze_bn=False, loss="paper").resolved()
     assert (mine.lr, mine.freeze_bn, mine.loss) == (5e-4, False, "paper")

@@ -33,6 +33,46 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--check", action="store_true", help="validate the labels and print counts, without training")
     p.add_argument("--out", help="output directory (default runs/train)")
     p.add_argument("--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH")
+    add_schedule_flags(p, scratch, tune)
+    p.add_argument("--gamma", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--image-size", type=int, help="training crop size (default 640)")
+    p.add_argument("--workers", type=int, help="data-loading worker processes (default 2)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--max-steps-per-epoch", type=int, help="cut epochs short (quick experiments)")
+    add_validation_flags(p, tune)
+    p.add_argument(
+        "--deformable",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="DCN v2 in the FPN merges and context modules (default: the preset's; on for resnet152-paper)",
+    )
+    p.add_argument(
+        "--dcn-offset-lr-mult",
+        type=float,
+        help="learning-rate multiplier of the DCN offset/mask predictors (default 0.1, as DCN v2 / RetinaFace)",
+    )
+    p.add_argument(
+        "--sync-bn", action="store_true", default=None, help="SyncBatchNorm across torchrun processes (CUDA only)"
+    )
+    p.add_argument(
+        "--dense", action="store_true", default=None, help="add the dense regression branch (mesh + pixel loss)"
+    )
+    p.add_argument("--pixel-weight", type=float, help="weight of the dense pixel loss, λ3 (default 0.001)")
+    p.add_argument("--pixel-faces", type=int, help="faces per image the pixel loss renders (default 8)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def add_schedule_flags(p: argparse.ArgumentParser, scratch: Any, tune: Any) -> None:
+    """``--recipe`` and the settings whose defaults it gives (``scratch``, ``tune``: the two recipes)."""
+    from retinakit.training.loop import RECIPES
+
     p.add_argument(
         "--recipe",
         choices=sorted(RECIPES),
@@ -55,17 +95,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--milestones", type=int_list, help="epochs where lr drops by --gamma (55,68 of 80, scaled; fine-tune none)"
     )
-    p.add_argument("--gamma", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--image-size", type=int, help="training crop size (default 640)")
-    p.add_argument("--workers", type=int, help="data-loading worker processes (default 2)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
-    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")
-    p.add_argument("--log-every", type=int)
-    p.add_argument("--max-steps-per-epoch", type=int, help="cut epochs short (quick experiments)")
+
+
+def add_validation_flags(p: argparse.ArgumentParser, tune: Any) -> None:
+    """``--grad-clip``, ``--freeze-bn`` and the validation flags (``tune``: the fine-tuning recipe)."""
     p.add_argument(
         "--grad-clip", type=float, help=f"clip the gradient norm (scratch: off; fine-tune {tune.grad_clip:g})"
     )
@@ -82,29 +115,21 @@ def add_parser(subparsers: Any) -> None:
         "--freeze-bn",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="keep BatchNorm statistics fixed (scratch: off; fine-tune: on)",
+        help=f"keep BatchNorm statistics fixed (scratch: off; fine-tune: {'on' if tune.freeze_bn else 'off'})",
     )
-    p.add_argument(
-        "--deformable",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="DCN v2 in the FPN merges and context modules (default: the preset's; on for resnet152-paper)",
-    )
-    p.add_argument(
-        "--dcn-offset-lr-mult",
-        type=float,
-        help="learning-rate multiplier of the DCN offset/mask predictors (default 0.1, as DCN v2 / RetinaFace)",
-    )
-    p.add_argument(
-        "--sync-bn", action="store_true", default=None, help="SyncBatchNorm across torchrun processes (CUDA only)"
-    )
-    p.add_argument(
-        "--dense", action="store_true", default=None, help="add the dense regression branch (mesh + pixel loss)"
-    )
-    p.add_argument("--pixel-weight", type=float, help="weight of the dense pixel loss, λ3 (default 0.001)")
-    p.add_argument("--pixel-faces", type=int, help="faces per image the pixel loss renders (default 8)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run)
+
+
+def report_labels(args: argparse.Namespace) -> None:
+    """One line on the training labels (stderr): counts, and the faces skipped for unusable boxes."""
+    from retinakit.cli.labels import label_options
+    from retinakit.io.labels import read_labels
+
+    labels = read_labels(args.labels, label_options(args))
+    c = labels.counts()
+    line = f"labels: {c['images']} images, {c['faces']} faces ({c['faces_with_landmarks']} with landmarks)"
+    if labels.skipped_faces:
+        line += f"; skipped {labels.skipped_faces} faces with unusable boxes, e.g. {labels.problems[0]}"
+    print(line, file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     if args.keypoints:
         options["keypoints"] = tuple(args.keypoints)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    if main_process:
+        report_labels(args)
     final = train(TrainConfig(**options), progress=progress_bar(main_process and not args.no_progress, "batch"))
     if main_process:
         print(f"weights: {final}  (use: retinakit detect --backend torch --weights {final})")
