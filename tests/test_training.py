@@ -393,7 +393,8 @@ def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
     first = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
     # the same two augmented samples (augmentation is seeded by (seed, epoch, index)), built-in model, eval mode
     model_config = get_preset("mobilenet0.25")
-    dataset = FaceDataset(parse_label_txt(labels), root / "images", AugmentConfig(size=320), model_config.input)
+    anns = sorted(parse_label_txt(labels), key=lambda a: a.image)  # the trainer takes images in name order
+    dataset = FaceDataset(anns, root / "images", AugmentConfig(size=320), model_config.input)
     images, targets = collate([dataset[0], dataset[1]])
     anchors = torch.from_numpy(generate_anchors(model_config.anchors, 320, 320).copy())
     with torch.no_grad():
@@ -433,7 +434,7 @@ def test_fine_tuning_recipe_fills_only_what_is_not_given():
         "scratch", 1e-2, 80, False, None
     )  # fmt: skip
     # the run: one epoch of 20 steps reached lr 0.01 at once; the fine-tune recipe warms up
-    assert TrainConfig(labels="l", init="builtin", epochs=1).lr_at(0.25) < 0.6 * recipe.lr
+    assert TrainConfig(labels="l", init="builtin", epochs=1).lr_at(0.1) < 0.6 * recipe.lr
 
 
 def _short_run(tmp_path, name, labels, **extra):
@@ -498,8 +499,8 @@ def test_a_nan_loss_is_reported_in_one_line_with_the_step(tmp_path, monkeypatch,
     argv = ["train", "--data", str(labels), "--images", str(root / "images"), "--out", str(tmp_path / "run")]
     argv += ["--init", "builtin", "--epochs", "1", "--batch-size", "1", "--image-size", "160", "--workers", "0"]
     assert main([*argv, "--device", "cpu", "--no-progress"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err
+    labels_line, err = capsys.readouterr().err.strip().splitlines()  # the labels summary, then the error alone
+    assert labels_line == "labels: 2 images, 4 faces (4 with landmarks)" and "Traceback" not in err
     assert err.startswith("retinakit train: error: loss became total nan at epoch 0 step 2 (lr ")
     assert "try a lower --lr" in err
 
