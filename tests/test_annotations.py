@@ -218,6 +218,8 @@ BAD = [
     ("retinaface", "# ev/a.jpg\n10 20 x 40\n", r"label.txt:2: not numbers: '10 20 x 40'"),
     ("wider", "ev/a.jpg\n1\n10 20 -5 40 0 0 0 0 0 0\n", r"gt.txt:3: box of non-positive size -5 x 40"),
     ("wider", "ev/a.jpg\nmany\n", r"gt.txt:2: expected the face count of image 'ev/a.jpg', got 'many'"),
+    ("wider", "ev/a.jpg\n-3\n", r"gt.txt:2: expected the face count of image 'ev/a.jpg', got '-3'"),
+    ("retinaface", "# ev/a.jpg\n10 20 30 40" + " nan" * 15 + "\n", r"label.txt:2: landmark coordinates are not finite"),
     ("wider", "ev/gone.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n", r"gt.txt:1: image 'ev/gone.jpg' listed but no such file"),
     ("coco", [_face(bbox=[10, 20, 0, 5])], r"a.json: annotation id 9: box of non-positive size 0 x 5"),
     ("coco", [_face(bbox=[95, 20, 30, 40])], r"a.json: annotation id 9: box .* outside the 100 x 80 image"),

@@ -158,6 +158,9 @@ class Builder:
         """One face (or crowd region); ``points (5, 2)`` or None."""
         if not check_box(xyxy, self.size, where, self.problems):
             return
+        if points is not None and not np.isfinite(points).all():
+            self.problems.error(f"{where}: landmark coordinates are not finite numbers")
+            return
         if crowd:
             self.ignore.append(xyxy)
         else:

@@ -53,7 +53,7 @@ def read_retinaface(path: Path, options: LabelOptions, problems: Problems) -> tu
             continue
         x, y, w, h = values[:4]
         points = None
-        if len(values) >= 19 and values[4] >= 0:
+        if len(values) >= 19 and not values[4] < 0:  # -1: no landmarks (NaN is reported)
             points = np.asarray(values[4:19], dtype=np.float32).reshape(5, 3)[:, :2]
         current.add(np.array([x, y, x + w, y + h], dtype=np.float32), points, where)
     if current is not None:
@@ -102,6 +102,8 @@ def _read_wider_blocks(
         try:
             count = int(count_line)
         except ValueError:
+            count = -1
+        if count < 0:
             problems.error(f"{path}:{i + 2}: expected the face count of image {short(name)}, got {short(count_line)}")
             return
         size = images.size(name, f"{path}:{i + 1}", problems)
