@@ -18,7 +18,7 @@ from retinakit.cli.common import (
 
 def add_parser(subparsers: Any) -> None:
     from retinakit.cli.labels import add_label_flags
-    from retinakit.training.loop import RECIPES
+    from retinakit.training.recipes import RECIPES
 
     scratch, tune = RECIPES["scratch"], RECIPES["finetune"]
     p = subparsers.add_parser("train", help="train or fine-tune on face labels in any format (needs torch)")
@@ -71,7 +71,7 @@ def add_parser(subparsers: Any) -> None:
 
 def add_schedule_flags(p: argparse.ArgumentParser, scratch: Any, tune: Any) -> None:
     """``--recipe`` and the settings whose defaults it gives (``scratch``, ``tune``: the two recipes)."""
-    from retinakit.training.loop import RECIPES
+    from retinakit.training.recipes import RECIPES
 
     p.add_argument(
         "--recipe",
