@@ -42,5 +42,7 @@ for name, path, images in (
         seed=0,
     )
     train(cfg)
-    recs = [json.loads(l) for l in (t / ("run_" + name) / "log.jsonl").read_text().splitlines() if '"step"' in l]
+    recs = [
+        json.loads(line) for line in (t / ("run_" + name) / "log.jsonl").read_text().splitlines() if '"step"' in line
+    ]
     print(name, [{k: r[k] for k in ("step", "cls", "box", "landmarks", "total")} for r in recs])
