@@ -173,3 +173,123 @@ def test_binary_label_files_raise_annotation_error(data):
                 parse(path)
             except AnnotationError as exc:
                 assert str(path) in str(exc)
+
+
+# ----------------------------------------------------------------------------- io.labels: COCO, YOLO, any file
+
+from retinakit.io.labels import LabelOptions, check_labels, read_labels  # noqa: E402
+
+JSON_VALUE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 200)
+    | st.floats(-10, 200)
+    | st.just(float("nan"))
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+ANNOTATION = st.fixed_dictionaries(
+    {
+        "id": st.integers(0, 5) | st.text(max_size=3),
+        "image_id": st.integers(0, 3),
+        "category_id": st.integers(0, 3),
+        "bbox": st.lists(st.floats(-20, 120, allow_nan=False) | st.text(max_size=2), max_size=5),
+    },
+    optional={
+        "keypoints": st.lists(st.floats(-5, 120) | st.just(float("nan")) | st.integers(0, 2), max_size=18),
+        "iscrowd": st.integers(0, 1) | JSON_VALUE,
+    },
+)
+COCO = st.fixed_dictionaries(
+    {
+        "images": st.lists(
+            st.fixed_dictionaries(
+                {"id": st.integers(0, 3), "file_name": st.sampled_from(["a.png", "b.png", "../x", ""])},
+                optional={"width": JSON_VALUE, "height": st.integers(-2, 100)},
+            ),
+            max_size=3,
+        ),
+        "annotations": st.lists(ANNOTATION | JSON_VALUE, max_size=6),
+        "categories": st.lists(
+            st.fixed_dictionaries(
+                {"id": st.integers(0, 3), "name": st.sampled_from(["face", "Face", "car", ""])},
+                optional={"keypoints": st.lists(st.sampled_from(["nose", "left_eye", "x", "right_eye"]), max_size=6)},
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+def _read_any(path: Path, **options: object) -> None:
+    """Read strictly and collecting: a LabelSet or an AnnotationError naming the file, nothing else."""
+    try:
+        labels = read_labels(path, LabelOptions(**options))  # type: ignore[arg-type]
+        for ann in labels.images:
+            assert ann.boxes.shape == (len(ann), 4) and ann.landmarks.shape == (len(ann), 5, 2)
+            assert np.isfinite(ann.boxes).all() and (ann.boxes[:, 2:] > ann.boxes[:, :2]).all()
+        event("read")
+    except AnnotationError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc) and len(str(exc)) < 400
+        event("AnnotationError")
+    checked = check_labels(path, LabelOptions(**options))  # type: ignore[arg-type]
+    assert all("\n" not in m and len(m) < 400 for m in checked.problems)
+
+
+@FUZZ
+@given(data=COCO | JSON_VALUE)
+def test_any_coco_file_reads_or_raises_annotation_error(data):
+    import json
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("a.png", "b.png"):
+            cv2.imwrite(str(Path(folder) / name), np.zeros((50, 100, 3), np.uint8))
+        path = Path(folder) / "labels.json"
+        path.write_text(json.dumps(data))
+        _read_any(path, format="coco")
+
+
+YOLO_LINE = st.one_of(
+    st.lists(st.sampled_from(["0", "1", "0.5", "1.2", "-0.1", "0.25", "2", "x", "nan"]), max_size=22).map(" ".join),
+    st.text(max_size=20).map(lambda t: t.replace("\n", " ")),
+)
+YAML = st.sampled_from(
+    [
+        "train: images\nkpt_shape: [5, 3]\nnames: [face]\n",
+        "train: images\nnames:\n  0: face\n  1: hand\n",
+        "train: images\nkpt_shape: [5, 2]\n",
+        "train: images\nkpt_shape: [3, 3]\nnames: {0: face}\n",
+        "val: images\n",
+        "train: [a, b]\n",
+        "kpt_shape: oops\ntrain: images\n",
+        ": : :\n  - [\n",
+        "",
+    ]
+)
+
+
+@FUZZ
+@given(lines=st.lists(YOLO_LINE, max_size=6), yaml=YAML, with_yaml=st.booleans())
+def test_any_yolo_dataset_reads_or_raises_annotation_error(lines, yaml, with_yaml):
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "images").mkdir()
+        (root / "labels").mkdir()
+        cv2.imwrite(str(root / "images" / "a.png"), np.zeros((40, 60, 3), np.uint8))
+        (root / "labels" / "a.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if with_yaml:
+            (root / "data.yaml").write_text(yaml, encoding="utf-8")
+        _read_any(root, format="yolo")
+
+
+@FUZZ
+@given(data=st.binary(max_size=300), name=st.sampled_from(["l.txt", "l.json", "data.yaml"]))
+def test_any_bytes_in_a_label_file_read_or_raise_annotation_error(data, name):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        try:
+            read_labels(path, LabelOptions(check_images=False))
+        except AnnotationError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc)

@@ -20,3 +20,22 @@ def test_unmatched_face_is_a_failure():
     assert nme[0] == 0 and np.isinf(nme[1])
     summary = summarize_nme(nme)
     assert summary.num_matched == 1 and summary.failure_rate_10 == 0.5 and summary.mean_nme == 0
+
+
+def test_landmark_nme_is_the_same_from_label_txt_and_from_coco(tmp_path):
+    """evaluate_landmarks reads any format: the two landmark images of the train subset as COCO."""
+    from conftest import need_shared
+    from retinakit.evaluation.run import evaluate_landmarks
+    from retinakit.io.labels import LabelOptions, LabelSet, read_labels, write_labels
+
+    root = need_shared("data", "widerface", "train-subset")
+    names = {"1--Handshaking/1_Handshaking_Handshaking_1_483.jpg", "1--Handshaking/1_Handshaking_Handshaking_1_666.jpg"}
+    full = read_labels(root / "label.txt")
+    two = LabelSet(full.source, full.format, full.root, [a for a in full.images if a.image in names])
+    write_labels(two, "retinaface", tmp_path / "label.txt")
+    write_labels(two, "coco", tmp_path / "two.json")
+    images = root / "images"
+    a = evaluate_landmarks(tmp_path / "label.txt", images)
+    b = evaluate_landmarks(tmp_path / "two.json", images, label_options=LabelOptions(format="coco"))
+    assert a.num_faces == b.num_faces == 4 and a.num_matched == b.num_matched
+    assert b.mean_nme == a.mean_nme and 0 < a.mean_nme < 0.1

@@ -269,7 +269,7 @@ def test_parameter_groups_put_dcn_offsets_at_a_tenth_of_the_lr_under_the_schedul
     assert not any("offset_mask" in by_id[i] for i in ids[0] + ids[1])
 
     # the trainer's schedule (LambdaLR) scales each group's own lr: offsets stay at 0.1x throughout
-    config = TrainConfig(labels="x", images="y", epochs=8)
+    config = TrainConfig(labels="x", images="y", epochs=8).resolved()
     optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: config.lr_at(step / 10) / config.lr)
     for step in range(80):
@@ -393,7 +393,8 @@ def test_training_from_builtin_starts_from_the_builtin_function(tmp_path):
     first = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
     # the same two augmented samples (augmentation is seeded by (seed, epoch, index)), built-in model, eval mode
     model_config = get_preset("mobilenet0.25")
-    dataset = FaceDataset(parse_label_txt(labels), root / "images", AugmentConfig(size=320), model_config.input)
+    anns = sorted(parse_label_txt(labels), key=lambda a: a.image)  # the trainer takes images in name order
+    dataset = FaceDataset(anns, root / "images", AugmentConfig(size=320), model_config.input)
     images, targets = collate([dataset[0], dataset[1]])
     anchors = torch.from_numpy(generate_anchors(model_config.anchors, 320, 320).copy())
     with torch.no_grad():
@@ -411,6 +412,115 @@ def test_train_flags_map_onto_train_config_fields():
 
     args = build_parser().parse_args(["train", "--data", "l.txt", "--images", "im", "--dcn-offset-lr-mult", "0.2"])
     names = {f.name for f in fields(TrainConfig)}
-    assert set(vars(args)) - names == {"command", "func", "no_progress"}  # all other flags are fields
+    assert set(vars(args)) - names == {"command", "func", "no_progress", "check"}  # all other flags are fields
     assert args.dcn_offset_lr_mult == 0.2
     assert TrainConfig(labels="l", images="i").dcn_offset_lr_mult == 0.1
+
+
+def test_fine_tuning_recipe_fills_only_what_is_not_given():
+    from retinakit.training.loop import RECIPES, TrainConfig
+
+    tune = TrainConfig(labels="l", init="builtin").resolved()
+    recipe = RECIPES["finetune"]
+    assert (tune.recipe, tune.lr, tune.warmup_lr, tune.epochs, tune.loss) == (
+        "finetune", recipe.lr, recipe.warmup_lr, recipe.epochs, "biubug6"
+    )  # fmt: skip
+    assert tune.freeze_bn is recipe.freeze_bn and tune.grad_clip == recipe.grad_clip and tune.milestones == ()
+    assert TrainConfig(labels="l", init="checkpoint:x.pt").resolved().recipe == "finetune"
+    mine = TrainConfig(labels="l", init="builtin", lr=5e-4, freeze_bn=False, loss="paper").resolved()
+    assert (mine.lr, mine.freeze_bn, mine.loss) == (5e-4, False, "paper")
+    scratch = TrainConfig(labels="l").resolved()
+    assert (scratch.recipe, scratch.lr, scratch.epochs, scratch.freeze_bn, scratch.grad_clip) == (
+        "scratch", 1e-2, 80, False, None
+    )  # fmt: skip
+    # the run: one epoch of 20 steps reached lr 0.01 at once; the fine-tune recipe warms up
+    assert TrainConfig(labels="l", init="builtin", epochs=1).lr_at(0.1) < 0.6 * recipe.lr
+
+
+def _short_run(tmp_path, name, labels, **extra):
+    from retinakit.training.loop import TrainConfig, train
+
+    config = TrainConfig(
+        labels=str(labels),
+        out=str(tmp_path / name),
+        init="builtin",
+        epochs=1,
+        batch_size=1,
+        image_size=160,
+        workers=0,
+        log_every=1,
+        unfold_batches=1,
+        max_steps_per_epoch=2,
+        device="cpu",
+        **extra,
+    )
+    train(config)
+    return [json.loads(line) for line in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_short_fine_tune_logs_the_same_losses_from_label_txt_coco_and_yolo(tmp_path):
+    from retinakit.io.labels import LabelOptions, read_labels, write_labels
+
+    root = need_shared("data", "widerface", "train-subset")
+    labels = _two_image_labels(root, tmp_path)  # the trainer takes images in name order, whatever the format
+    original = read_labels(labels, LabelOptions(images=str(root / "images")))
+    write_labels(original, "coco", tmp_path / "two.json")
+    write_labels(original, "yolo", tmp_path / "yolo")
+    runs = {
+        "retinaface": _short_run(tmp_path, "a", labels, images=str(root / "images")),
+        "coco": _short_run(tmp_path, "b", tmp_path / "two.json", images=str(root / "images")),
+        "yolo": _short_run(tmp_path, "c", tmp_path / "yolo" / "data.yaml"),
+    }
+    steps = {k: [r for r in v if "step" in r] for k, v in runs.items()}
+    assert len(steps["retinaface"]) == 2 and steps["retinaface"][0]["landmarks"] > 0  # these images have landmarks
+    for fmt in ("coco", "yolo"):
+        for a, b in zip(steps["retinaface"], steps[fmt], strict=True):
+            for key in ("cls", "box", "landmarks", "total"):
+                assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-5), (fmt, key)
+
+
+def test_a_nan_loss_is_reported_in_one_line_with_the_step(tmp_path, monkeypatch, capsys):
+    from retinakit.cli import main
+    from retinakit.training import loop
+
+    root = need_shared("data", "widerface", "train-subset")
+    labels = _two_image_labels(root, tmp_path)
+    real = loop.MultiTaskLoss.__call__
+    calls = []
+
+    def nan_on_second_step(self, *args, **kwargs):
+        losses = real(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            losses["total"] = losses["total"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(loop.MultiTaskLoss, "__call__", nan_on_second_step)
+    argv = ["train", "--data", str(labels), "--images", str(root / "images"), "--out", str(tmp_path / "run")]
+    argv += ["--init", "builtin", "--epochs", "1", "--batch-size", "1", "--image-size", "160", "--workers", "0"]
+    assert main([*argv, "--device", "cpu", "--no-progress"]) == 1
+    labels_line, err = capsys.readouterr().err.strip().splitlines()  # the labels summary, then the error alone
+    assert labels_line == "labels: 2 images, 4 faces (4 with landmarks)" and "Traceback" not in err
+    assert err.startswith("retinakit train: error: loss became total nan at epoch 0 step 2 (lr ")
+    assert "try a lower --lr" in err
+
+
+@pytest.mark.parametrize(("scores", "kept"), [((50.0, 40.0), "start"), ((40.0, 50.0), "trained")])
+def test_validation_before_and_after_keeps_the_better_weights(tmp_path, monkeypatch, scores, kept):
+    from safetensors.torch import load_file
+
+    from retinakit.training import loop
+
+    root = need_shared("data", "widerface", "train-subset")
+    labels = _two_image_labels(root, tmp_path)
+    figures = iter(scores)
+    monkeypatch.setattr(loop, "evaluate_during_training", lambda model, config: {"all": next(figures)})
+    records = _short_run(tmp_path, "run", labels, images=str(root / "images"), val_labels=str(labels), lr=1e-2)
+    val = [r for r in records if "val_ap" in r]
+    assert [r["when"] for r in val] == ["before training", "after training"]
+    assert [r for r in records if "best" in r] == [
+        {"best": kept, "val_before": scores[0], "val_after": scores[1]}
+    ]  # fmt: skip
+    final, last = load_file(tmp_path / "run" / "model.safetensors"), load_file(tmp_path / "run" / "last.safetensors")
+    same = all(torch.equal(final[k], last[k]) for k in final)
+    assert same == (kept == "trained")

@@ -50,3 +50,7 @@ class EvaluationError(RetinakitError):
 
 class DetectionError(RetinakitError):
     """An image whose forward pass failed (e.g. out of memory); the message says ``detection failed: ...``."""
+
+
+class TrainingError(RetinakitError):
+    """A training run that cannot go on (e.g. a loss that became NaN); the message says where and what to try."""

@@ -1,4 +1,5 @@
-"""Command line: ``retinakit detect | align | anonymize | batch | evaluate | train | export | quantize | serve``.
+"""Command line: ``retinakit detect | align | anonymize | batch | evaluate | labels | train | export | quantize |
+serve``.
 
 A thin layer: each sub-command is a module here with ``add_parser(subparsers)`` and ``run(args)``;
 ``run`` turns the flags into config fields and calls one library function. Exit status: 0 success,
@@ -17,11 +18,11 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from retinakit.cli import align, anonymize, batch, detect, evaluate, export, quantize, serve, train
+from retinakit.cli import align, anonymize, batch, detect, evaluate, export, labels, quantize, serve, train
 from retinakit.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (detect, align, anonymize, batch, evaluate, train, export, quantize, serve)
+COMMANDS: tuple[ModuleType, ...] = (detect, align, anonymize, batch, evaluate, labels, train, export, quantize, serve)
 
 #: Optional dependency (top-level module) -> (what it is, the extra that installs it).
 EXTRAS: dict[str, tuple[str, str]] = {

@@ -31,6 +31,11 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def str_list(text: str) -> tuple[str, ...]:
+    """argparse type: comma-separated names."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
 def int_in(low: int, high: int | None = None) -> Any:
     """argparse type: an integer in ``[low, high]`` (a usage error, exit 2, otherwise)."""
 

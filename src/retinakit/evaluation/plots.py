@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 
-from retinakit.evaluation.wider import SETTINGS, WiderResult
+from retinakit.evaluation.wider import WiderResult
 
 
 def plot_pr_curves(result: WiderResult, path: str | os.PathLike, title: str = "WIDER FACE") -> None:
-    """One labelled curve per setting (easy / medium / hard) with its AP in the legend."""
+    """One labelled curve per setting (easy / medium / hard, or ``all``) with its AP in the legend."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
-    for setting in SETTINGS:
+    for setting in result.ap:
         curve = result.curves[setting]
         ax.plot(curve["recall"], curve["precision"], label=f"{setting}: AP {100 * result.ap[setting]:.2f}")
     ax.set_xlabel("recall")

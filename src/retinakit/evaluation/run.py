@@ -20,11 +20,14 @@ from retinakit.evaluation.wider import (
     WiderGroundTruth,
     WiderResult,
     evaluate_wider,
+    ground_truth_from_labels,
+    label_key,
     read_image_list,
     read_submission,
 )
 from retinakit.io.batching import Progress, no_progress, prefetch
 from retinakit.io.formats import to_wider_rows, write_wider_file
+from retinakit.io.labels import LabelOptions, LabelSet, read_labels
 
 
 @dataclass(frozen=True)
@@ -136,26 +139,81 @@ def evaluate(
     result = evaluate_wider(preds, gt)
     report = EvaluationReport(result, chosen, seconds, failed, files)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "wider_results.json").write_text(json.dumps(report.to_dict(), indent=1))
-        files["json"] = str(out / "wider_results.json")
-        try:
-            from retinakit.evaluation.plots import plot_pr_curves
-
-            title = f"WIDER FACE ({result.num_images} images, protocol {protocol if images else 'files'})"
-            plot_pr_curves(result, out / "pr_curves.png", title=title)
-            files["plot"] = str(out / "pr_curves.png")
-        except ImportError:
-            files["plot"] = "skipped: matplotlib is not installed"
+        title = f"WIDER FACE ({result.num_images} images, protocol {protocol if images else 'files'})"
+        write_report(report, out, title)
     return report
 
 
-def load_landmark_truth(label_txt: str | os.PathLike) -> dict[str, LandmarkGroundTruth]:
-    """Faces with all five landmarks from a RetinaFace ``label.txt``, keyed by image path."""
-    from retinakit.io.annotations import parse_label_txt
+def write_report(report: EvaluationReport, out: Path, title: str) -> None:
+    """``out/wider_results.json`` and ``out/pr_curves.png`` (skipped without matplotlib); adds them to ``files``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "wider_results.json").write_text(json.dumps(report.to_dict(), indent=1))
+    report.files["json"] = str(out / "wider_results.json")
+    try:
+        from retinakit.evaluation.plots import plot_pr_curves
 
+        plot_pr_curves(report.result, out / "pr_curves.png", title=title)
+        report.files["plot"] = str(out / "pr_curves.png")
+    except ImportError:
+        report.files["plot"] = "skipped: matplotlib is not installed"
+
+
+def run_detector_on_labels(
+    detector: Detector, labels: LabelSet, progress: Progress = no_progress
+) -> tuple[dict[str, np.ndarray], dict[str, str], float]:
+    """Detect on every image of a label set (through :meth:`Detector.stream`); predictions keyed
+    like :func:`~retinakit.evaluation.wider.ground_truth_from_labels`, failures, seconds per image."""
+    names = [a.image for a in labels.images]
+    predictions: dict[str, np.ndarray] = {}
+    failed: dict[str, str] = {}
+    start = time.perf_counter()
+    outcomes = detector.stream(names, lambda n: read_image(labels.root / n))
+    for outcome in progress(outcomes, len(names)):
+        if outcome.ok:
+            predictions[label_key(outcome.item)] = to_wider_rows(outcome.faces)
+        else:
+            failed[outcome.item] = outcome.reason
+    return predictions, failed, (time.perf_counter() - start) / max(len(names), 1)
+
+
+def labels_ap(detector: Detector, labels: LabelSet, progress: Progress = no_progress) -> WiderResult:
+    """AP (IoU 0.5 and 0.5:0.95, setting ``all``) of ``detector`` on one's own labels, in memory."""
+    predictions, _, _ = run_detector_on_labels(detector, labels, progress)
+    return evaluate_wider(predictions, ground_truth_from_labels(labels.images))
+
+
+def evaluate_labels(
+    ground_truth: str | os.PathLike,
+    options: LabelOptions | None = None,
+    protocol: str = "original",
+    output: str | os.PathLike | None = None,
+    detector_options: dict[str, Any] | None = None,
+    progress: Progress = no_progress,
+) -> EvaluationReport:
+    """Evaluation against one's own ground truth (COCO, YOLO, ``label.txt``, WIDER ``bbx_gt``).
+
+    The WIDER computation with a single setting ``all`` (see
+    :func:`~retinakit.evaluation.wider.ground_truth_from_labels`): every labelled face counts, crowd
+    regions are ignored, "+1" IoU, VOC AP at IoU 0.5 and averaged over 0.50:0.05:0.95.
+    """
+    labels = read_labels(ground_truth, options or LabelOptions(split="val"))
+    chosen = get_protocol(protocol)
+    detector = Detector(chosen.detector_config(**(detector_options or {})))
+    predictions, failed, seconds = run_detector_on_labels(detector, labels, progress)
+    if not predictions:
+        example = next(iter(failed.values()), "no images")
+        raise EvaluationError(f"{ground_truth}: none of the {len(labels.images)} images could be read, e.g. {example}")
+    result = evaluate_wider(predictions, ground_truth_from_labels(labels.images))
+    report = EvaluationReport(result, chosen, seconds, failed)
+    if output is not None:
+        write_report(report, Path(output), f"{Path(ground_truth).name} ({result.num_images} images, {labels.format})")
+    return report
+
+
+def load_landmark_truth(labels: LabelSet) -> dict[str, LandmarkGroundTruth]:
+    """Faces with all five landmarks of a label set (any format), keyed by image path."""
     out = {}
-    for ann in parse_label_txt(label_txt):
+    for ann in labels.images:
         has = ann.has_landmarks
         if has.any():
             out[ann.image] = LandmarkGroundTruth(ann.boxes[has], ann.landmarks[has])
@@ -163,16 +221,23 @@ def load_landmark_truth(label_txt: str | os.PathLike) -> dict[str, LandmarkGroun
 
 
 def evaluate_landmarks(
-    label_txt: str | os.PathLike,
-    images: str | os.PathLike,
+    labels_path: str | os.PathLike,
+    images: str | os.PathLike | None = None,
     detector_options: dict[str, Any] | None = None,
     progress: Progress = no_progress,
+    label_options: LabelOptions | None = None,
 ) -> LandmarkResult:
-    """Landmark NME of the detector on every face with landmark ground truth in ``label_txt``."""
-    truth = load_landmark_truth(label_txt)
+    """Landmark NME of the detector on every face with five landmarks in a label set (any format)."""
+    from dataclasses import replace
+
+    label_options = label_options or LabelOptions()
+    if images is not None:
+        label_options = replace(label_options, images=str(images))
+    labels = read_labels(labels_path, label_options)
+    truth = load_landmark_truth(labels)
     options = {"score_threshold": 0.02, **(detector_options or {})}
     detector = Detector(**options)
-    images = Path(images)
+    images = labels.root
     nmes = []
     for name, image in progress(prefetch(lambda n: read_image(images / n), list(truth)), len(truth)):
         if isinstance(image, BaseException):

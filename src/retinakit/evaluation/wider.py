@@ -44,9 +44,13 @@ class WiderImage:
 
 @dataclass(frozen=True)
 class WiderGroundTruth:
-    """Official ground truth, keyed ``"event/name"`` (no extension), in the official image order."""
+    """Official ground truth, keyed ``"event/name"`` (no extension), in the official image order.
+
+    ``settings``: the keep masks each image has (WIDER's easy/medium/hard; ``("all",)`` for one's
+    own labels, see :func:`from_labels`)."""
 
     images: dict[str, WiderImage]
+    settings: tuple[str, ...] = SETTINGS
 
     @staticmethod
     def from_mat_dir(directory: str | os.PathLike, subset: Iterable[str] | None = None) -> WiderGroundTruth:
@@ -84,6 +88,23 @@ class WiderGroundTruth:
             if missing:
                 raise KeyError(f"{len(missing)} subset images are not in the ground truth, e.g. {sorted(missing)[0]}")
         return WiderGroundTruth(images)
+
+
+def ground_truth_from_labels(images: Iterable[Any]) -> WiderGroundTruth:
+    """One's own labels (:class:`~retinakit.io.labels.ImageAnnotation` records) as ground truth with
+    one setting, ``all``: every face counts; crowd regions (COCO ``iscrowd``) are ignored the way
+    WIDER ignores faces outside a setting. Keys are the image paths without their extension."""
+    out: dict[str, WiderImage] = {}
+    for ann in images:
+        boxes = np.concatenate([ann.boxes, ann.ignore]).astype(np.float64)
+        keep = np.arange(len(boxes)) < len(ann.boxes)
+        out[label_key(ann.image)] = WiderImage(box_convert(boxes, "xyxy", "xywh"), {"all": keep})
+    return WiderGroundTruth(out, ("all",))
+
+
+def label_key(image: str) -> str:
+    """The prediction key of a label set's image path: the path without its extension."""
+    return str(Path(image).with_suffix("").as_posix())
 
 
 def _load_mat(loadmat: Any, path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -225,11 +246,12 @@ def evaluate_wider(
             preds[k] = p
     thresholds = 1 - (np.arange(THRESHOLDS) + 1) / THRESHOLDS
     ious = sorted(set(iou_thresholds) | {0.5})
-    pr = {(s, t): np.zeros((THRESHOLDS, 2)) for s in SETTINGS for t in ious}
-    faces = dict.fromkeys(SETTINGS, 0)
+    settings = ground_truth.settings
+    pr = {(s, t): np.zeros((THRESHOLDS, 2)) for s in settings for t in ious}
+    faces = dict.fromkeys(settings, 0)
     for key in keys:
         gt = ground_truth.images[key]
-        for s in SETTINGS:
+        for s in settings:
             faces[s] += int(gt.keep[s].sum())
         pred = preds[key]
         if len(gt.boxes) == 0 or len(pred) == 0:
@@ -237,10 +259,10 @@ def evaluate_wider(
         p_xyxy = box_convert(pred[:, :4], "xywh", "xyxy")
         g_xyxy = box_convert(gt.boxes, "xywh", "xyxy")
         overlaps = overlaps_plus_one(p_xyxy, g_xyxy)
-        for s in SETTINGS:
+        for s in settings:
             for t in ious:
                 pr[(s, t)] += image_pr(pred, overlaps, gt.keep[s], t, thresholds)
-    ap: dict[str, dict[float, float]] = {s: {} for s in SETTINGS}
+    ap: dict[str, dict[float, float]] = {s: {} for s in settings}
     curves: dict[str, dict[str, list[float]]] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for (s, t), info in pr.items():
@@ -251,8 +273,8 @@ def evaluate_wider(
                 curves[s] = {"precision": np.nan_to_num(precision).tolist(), "recall": recall.tolist()}
     iou_list = list(iou_thresholds)
     return WiderResult(
-        ap={s: ap[s][0.5] for s in SETTINGS},
-        ap_50_95={s: float(np.mean([ap[s][t] for t in iou_list])) for s in SETTINGS},
+        ap={s: ap[s][0.5] for s in settings},
+        ap_50_95={s: float(np.mean([ap[s][t] for t in iou_list])) for s in settings},
         curves=curves,
         num_images=len(keys),
         num_faces=faces,

@@ -1,4 +1,4 @@
-"""Training data: annotated images from a ``label.txt`` or official WIDER file (PyTorch Dataset)."""
+"""Training data: annotated images from any label format :mod:`retinakit.io.labels` reads (PyTorch Dataset)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ import torch
 from retinakit.config import InputConfig
 from retinakit.core.images import read_image
 from retinakit.inference.preprocess import make_batch
-from retinakit.io.annotations import ImageAnnotation, parse_label_txt, parse_wider_gt
+from retinakit.io.labels import ImageAnnotation, LabelOptions, LabelSet, read_labels
 from retinakit.training.augment import AugmentConfig, Sample, augment
 
 
-def load_annotations(path: str | os.PathLike) -> list[ImageAnnotation]:
-    """RetinaFace ``label.txt`` (first line starts with ``#``) or official ``wider_face_*_bbx_gt.txt``."""
-    path = Path(path)
-    with path.open() as f:
-        first = next((line for line in f if line.strip()), "")
-    return parse_label_txt(path) if first.lstrip().startswith("#") else parse_wider_gt(path)
+def load_annotations(path: str | os.PathLike, options: LabelOptions | None = None) -> LabelSet:
+    """A label set in any format (recognised from the file unless ``options.format``), checked:
+    the first bad label raises :class:`~retinakit.errors.AnnotationError` naming file and line."""
+    return read_labels(path, options)
 
 
 class FaceDataset(torch.utils.data.Dataset):

@@ -1,9 +1,13 @@
 """Training loop (``retinakit train``): SGD with warm-up and step decay, checkpoints and resume,
-JSON-lines log, periodic WIDER evaluation, worker processes, CPU or CUDA (AMP; DDP via torchrun).
+JSON-lines log, validation (WIDER or one's own labels) keeping the best weights, worker processes,
+CPU or CUDA (AMP; DDP via torchrun).
 
-The paper's schedule: lr 1e-3 rising linearly to 1e-2 over 5 epochs, divided by 10 at epochs 55
-and 68, stop at 80. With fewer ``epochs`` the warm-up and milestones scale proportionally
-unless given explicitly.
+Two recipes fill the settings a run leaves unset (:data:`RECIPES`): ``scratch``, the paper's
+schedule (lr 1e-3 rising linearly to 1e-2 over 5 epochs, divided by 10 at epochs 55 and 68, stop at
+80; with fewer ``epochs`` the warm-up and milestones scale proportionally), and ``finetune``, used
+when starting from trained weights (``init`` builtin or a checkpoint): a learning rate a hundred
+times smaller with a warm-up of a quarter epoch and no decay, the loss the built-in weights were
+trained with (``biubug6``), BatchNorm in training mode, and gradient clipping.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import torch
 
 from retinakit.config import ContextConv, get_preset
 from retinakit.core.anchors import generate_anchors
-from retinakit.errors import CheckpointError
+from retinakit.errors import CheckpointError, TrainingError
 from retinakit.io.batching import Progress, no_progress
+from retinakit.io.labels import LabelOptions
 from retinakit.models import RetinaFace, build_model
 from retinakit.models.checkpoints import read_weights, save_safetensors
 from retinakit.models.dcn import OFFSET_LR_MULT, offset_mask_parameters
@@ -35,8 +40,7 @@ from retinakit.training.distributed import (
     mean_over_processes,
 )
 from retinakit.training.loss import MultiTaskLoss, get_loss_preset
-
-PAPER_EPOCHS = 80
+from retinakit.training.recipes import PAPER_EPOCHS, RECIPES
 
 
 @dataclass(frozen=True)
@@ -58,18 +62,27 @@ class TrainConfig:
     reference DCN v2 and RetinaFace code; see :func:`parameter_groups`).
     ``batch_size`` is per process: under ``torchrun`` with ``W`` processes a step sees ``W *
     batch_size`` images. ``sync_bn``: SyncBatchNorm across processes (CUDA only).
+
+    ``labels``: a label set in any format :mod:`retinakit.io.labels` reads (``data_format``,
+    ``category``, ``keypoints`` as in :class:`~retinakit.io.labels.LabelOptions`; ``images`` is the
+    image root where the format does not give one). Settings left as None come from the recipe
+    (``recipe``, default chosen by ``init``, see :meth:`resolved`). ``grad_clip``: clip the gradient
+    norm to this. ``val_labels``: one's own validation labels (``val_split`` of a YOLO data.yaml),
+    evaluated before training and after the last epoch; ``out/model.safetensors`` is then the
+    better-scoring of the starting and the trained weights.
     """
 
     labels: str
-    images: str
+    images: str | None = None
     out: str = "runs/train"
     model: str = "mobilenet0.25"
-    loss: str = "paper"
+    loss: str | None = None
     init: str = "none"
-    epochs: int = PAPER_EPOCHS
-    batch_size: int = 32
-    lr: float = 1e-2
-    warmup_lr: float = 1e-3
+    recipe: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    warmup_lr: float | None = None
     warmup_epochs: float | None = None
     milestones: tuple[int, ...] | None = None
     gamma: float = 0.1
@@ -89,7 +102,8 @@ class TrainConfig:
     val_list: str | None = None
     val_max_side: int | None = 1024
     eval_every: int = 0
-    freeze_bn: bool = False
+    freeze_bn: bool | None = None
+    grad_clip: float | None = None
     unfold_batches: int = 8
     dense: bool = False
     pixel_weight: float = 0.001
@@ -97,20 +111,56 @@ class TrainConfig:
     deformable: bool | None = None
     dcn_offset_lr_mult: float = OFFSET_LR_MULT
     sync_bn: bool = False
+    data_format: str | None = None
+    category: str | None = None
+    keypoints: tuple[str, ...] | None = None
+    val_labels: str | None = None
+    val_split: str = "val"
+
+    def recipe_name(self) -> str:
+        """``recipe`` if given, else ``finetune`` when starting from trained weights, else ``scratch``."""
+        if self.recipe is not None:
+            return self.recipe
+        return "finetune" if self.init == "builtin" or self.init.startswith("checkpoint:") else "scratch"
+
+    def resolved(self) -> TrainConfig:
+        """This config with every setting left as None taken from its recipe (see :data:`RECIPES`)."""
+        name = self.recipe_name()
+        if name not in RECIPES:
+            raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+        recipe = RECIPES[name]
+        epochs = self.epochs if self.epochs is not None else recipe.epochs
+        scale = epochs / PAPER_EPOCHS
+        warmup = self.warmup_epochs if self.warmup_epochs is not None else recipe.warmup_epochs
+        milestones = self.milestones if self.milestones is not None else recipe.milestones
+        return replace(
+            self,
+            recipe=name,
+            epochs=epochs,
+            lr=self.lr if self.lr is not None else recipe.lr,
+            warmup_lr=self.warmup_lr if self.warmup_lr is not None else recipe.warmup_lr,
+            warmup_epochs=warmup if warmup is not None else 5 * scale,
+            milestones=tuple(milestones) if milestones is not None else (round(55 * scale), round(68 * scale)),
+            loss=self.loss if self.loss is not None else recipe.loss,
+            freeze_bn=self.freeze_bn if self.freeze_bn is not None else recipe.freeze_bn,
+            grad_clip=self.grad_clip if self.grad_clip is not None else recipe.grad_clip,
+            batch_size=self.batch_size if self.batch_size is not None else recipe.batch_size,
+        )
 
     def schedule(self) -> tuple[float, tuple[int, ...]]:
         """Warm-up length (epochs) and lr milestones (epochs) for this run's length."""
-        scale = self.epochs / PAPER_EPOCHS
-        warmup = self.warmup_epochs if self.warmup_epochs is not None else 5 * scale
-        milestones = self.milestones if self.milestones is not None else (round(55 * scale), round(68 * scale))
-        return warmup, tuple(milestones)
+        r = self.resolved()
+        assert r.warmup_epochs is not None and r.milestones is not None
+        return r.warmup_epochs, r.milestones
 
     def lr_at(self, epoch_float: float) -> float:
         """Learning rate at a (fractional) epoch."""
-        warmup, milestones = self.schedule()
+        r = self.resolved()
+        assert r.lr is not None and r.warmup_lr is not None and r.warmup_epochs is not None
+        warmup, milestones = r.warmup_epochs, r.milestones or ()
         if epoch_float < warmup:
-            return self.warmup_lr + (self.lr - self.warmup_lr) * epoch_float / warmup
-        return self.lr * self.gamma ** sum(epoch_float >= m for m in milestones)
+            return r.warmup_lr + (r.lr - r.warmup_lr) * epoch_float / warmup
+        return r.lr * self.gamma ** sum(epoch_float >= m for m in milestones)
 
 
 def initialise(model: RetinaFace, init: str) -> None:
@@ -196,12 +246,13 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, progress: Progress = no_progress, runtime: Runtime | None = None) -> None:
-        self.config = config
+        self.config = config.resolved()
         self.progress = progress
         self.runtime = runtime or Runtime.from_environment(config.device)
         self.out = Path(config.out)
         self.start_epoch = 0
         self._log: Any = None
+        self.start_state: dict[str, torch.Tensor] | None = None
 
     # -- steps -------------------------------------------------------------------------------------
     def build(self) -> None:
@@ -215,32 +266,19 @@ class Trainer:
             kind: ContextConv = "deformable" if config.deformable else "standard"
             self.model_config = replace(self.model_config, context_conv=kind)
         self.loss_config = replace(
-            get_loss_preset(config.loss), pixel_weight=config.pixel_weight, pixel_faces=config.pixel_faces
+            get_loss_preset(config.loss or "paper"), pixel_weight=config.pixel_weight, pixel_faces=config.pixel_faces
         )
         model = build_model(self.model_config)
         initialise(model, config.init)
         model.to(device)
         self.model = model
-        self.dataset = FaceDataset(
-            load_annotations(config.labels),
-            config.images,
-            AugmentConfig(size=config.image_size, min_crop=config.min_crop),
-            self.model_config.input,
-            seed=config.seed,
-        )
+        self.dataset = self.build_dataset()
         world, rank = self.runtime.world_size, self.runtime.rank
+        assert config.batch_size is not None and config.lr is not None
         self.sampler = GlobalBatchSampler(len(self.dataset), config.batch_size, world, rank, config.seed)
         self.loader = self._loader(self.sampler, config.batch_size)
         if config.init == "builtin":  # folded BatchNorm: make it trainable first (same function)
-            from itertools import islice
-
-            from retinakit.models.batchnorm import unfold_batchnorm
-
-            # every process measures on the same global batches, so all start from the same weights
-            size = config.batch_size * world
-            whole = self._loader(GlobalBatchSampler(len(self.dataset), size, seed=config.seed), size)
-            batches = islice(whole, config.unfold_batches)
-            unfold_batchnorm(model, (images.to(device) for images, _ in batches))
+            self.unfold_builtin(config.batch_size * world)
         if config.sync_bn and self.runtime.distributed:
             model = self.model = convert_sync_batchnorm(model, device)  # type: ignore[assignment]
         steps = self.sampler.steps
@@ -260,8 +298,9 @@ class Trainer:
             momentum=config.momentum,
         )
         steps = max(self.steps_per_epoch, 1)
+        peak = config.lr
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: config.lr_at(step / steps) / config.lr
+            self.optimizer, lambda step: config.lr_at(step / steps) / peak
         )
         self.use_amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -275,6 +314,30 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.runtime.main_process:
             self._log = (self.out / "log.jsonl").open("a")
+
+    def unfold_builtin(self, size: int) -> None:
+        """Re-parameterise the built-in weights' folded BatchNorm on ``unfold_batches`` global batches;
+        every process measures on the same batches, so all start from the same weights."""
+        from itertools import islice
+
+        from retinakit.models.batchnorm import unfold_batchnorm
+
+        whole = self._loader(GlobalBatchSampler(len(self.dataset), size, seed=self.config.seed), size)
+        batches = islice(whole, self.config.unfold_batches)
+        unfold_batchnorm(self.model, (images.to(self.runtime.device) for images, _ in batches))
+
+    def build_dataset(self) -> FaceDataset:
+        """The training labels (any format), images in name order so that every format trains alike."""
+        config = self.config
+        options = LabelOptions(config.data_format, config.images, config.category, config.keypoints)
+        self.labels = load_annotations(config.labels, options)
+        return FaceDataset(
+            sorted(self.labels.images, key=lambda a: a.image),
+            self.labels.root,
+            AugmentConfig(size=config.image_size, min_crop=config.min_crop),
+            self.model_config.input,
+            seed=config.seed,
+        )
 
     def _loader(self, sampler: GlobalBatchSampler, batch_size: int) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
@@ -317,7 +380,7 @@ class Trainer:
                 break
             losses = self.train_step(images, targets)
             if not math.isfinite(losses["total"].item()):
-                raise FloatingPointError(f"loss became {losses['total'].item()} at epoch {epoch} step {step}")
+                self.diverged(epoch, step, losses)
             seen += len(images)
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v.item()
@@ -342,6 +405,16 @@ class Trainer:
             "images_per_s": round(seen * self.runtime.world_size / (time.perf_counter() - tick), 2),
         }
 
+    def diverged(self, epoch: int, step: int, losses: dict[str, torch.Tensor]) -> None:
+        """Raise :class:`TrainingError`: one line with where the loss stopped being finite and what to try."""
+        bad = ", ".join(f"{k} {v.item():g}" for k, v in losses.items() if not math.isfinite(v.item()))
+        lr = self.optimizer.param_groups[0]["lr"]
+        clip = "" if self.config.grad_clip else ", or clip gradients (--grad-clip 5)"
+        raise TrainingError(
+            f"loss became {bad} at epoch {epoch} step {step + 1} (lr {lr:.3g}): try a lower --lr{clip}; "
+            "`retinakit labels check` finds bad labels"
+        )
+
     def set_train_mode(self) -> None:
         """Train mode, with BatchNorm statistics frozen when ``freeze_bn``."""
         self.net.train()
@@ -360,6 +433,9 @@ class Trainer:
         losses = self.criterion(raw, targets, self.anchors, images)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["total"]).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -384,20 +460,40 @@ class Trainer:
         )
 
     def evaluate(self, epoch: int) -> None:
-        """WIDER AP on the validation images when due (main process only)."""
-        config = self.config
-        due = config.eval_every and (epoch + 1) % config.eval_every == 0
-        if self.runtime.main_process and due and config.val_images and config.val_ground_truth:
-            self.write({"epoch": epoch, "val_ap": evaluate_during_training(self.model, config)})
+        """Validation AP every ``eval_every`` epochs (main process only)."""
+        due = self.config.eval_every and (epoch + 1) % self.config.eval_every == 0
+        if due and epoch + 1 < (self.config.epochs or 0):  # the last epoch is validated by :meth:`run`
+            self.validate(f"epoch {epoch}", epoch)
 
-    def finish(self) -> Path:
-        """Close the log, write ``out/model.safetensors`` (main process), leave the process group."""
+    def validate(self, when: str, epoch: int = -1) -> float | None:
+        """AP (%) on the validation set, logged as a ``val_ap`` record; returns their mean, or None
+        without a validation set (or off the main process)."""
+        if not (self.runtime.main_process and has_validation(self.config)):
+            return None
+        figures = evaluate_during_training(self.model, self.config)
+        score = sum(figures.values()) / len(figures)
+        self.write({"epoch": epoch, "when": when, "val_ap": figures, "val_score": round(score, 2)})
+        return score
+
+    def finish(self, before: float | None = None, after: float | None = None) -> Path:
+        """Close the log, write ``out/model.safetensors`` (main process), leave the process group.
+
+        With validation scores ``before`` and ``after`` training, ``model.safetensors`` holds the
+        better weights (the starting ones if training made the validation AP fall) and
+        ``last.safetensors`` the trained ones."""
+        final = self.out / "model.safetensors"
+        if self.runtime.main_process:
+            self.model.eval()
+            save_safetensors(self.model, self.out / "last.safetensors")
+            keep_start = before is not None and after is not None and before > after and self.start_state is not None
+            if keep_start:
+                self.model.load_state_dict(self.start_state)  # type: ignore[arg-type]
+            save_safetensors(self.model, final)
+            if before is not None and after is not None:
+                self.write({"best": "start" if keep_start else "trained", "val_before": before, "val_after": after})
         if self._log is not None:
             self._log.close()
             self._log = None
-        final = self.out / "model.safetensors"
-        if self.runtime.main_process:
-            save_safetensors(self.model.eval(), final)
         if self.runtime.distributed:
             torch.distributed.destroy_process_group()
         return final
@@ -410,15 +506,21 @@ class Trainer:
             self._log.flush()
 
     def run(self) -> Path:
-        """Train from :attr:`start_epoch` to ``config.epochs``; returns the final weights' path."""
+        """Train from :attr:`start_epoch` to ``config.epochs``, validating before and after when
+        there is a validation set; returns the path of the kept weights."""
         self.build()
         self.resume()
-        for epoch in range(self.start_epoch, self.config.epochs):
+        before = None
+        if self.start_epoch == 0 and has_validation(self.config):
+            self.start_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            before = self.validate("before training")
+        for epoch in range(self.start_epoch, self.config.epochs or 0):
             summary = self.train_epoch(epoch)
             self.save_checkpoint(epoch)
             self.write(summary)  # before the evaluation, so a kill during it loses nothing of the epoch
             self.evaluate(epoch)
-        return self.finish()
+        after = self.validate("after training", (self.config.epochs or 0) - 1)
+        return self.finish(before, after)
 
 
 def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
@@ -426,10 +528,17 @@ def train(config: TrainConfig, progress: Progress = no_progress) -> Path:
     return Trainer(config, progress).run()
 
 
+def has_validation(config: TrainConfig) -> bool:
+    """Whether a run has a validation set: its own labels, or WIDER images with the .mat files."""
+    return bool(config.val_labels or (config.val_images and config.val_ground_truth))
+
+
 def evaluate_during_training(model: RetinaFace, config: TrainConfig) -> dict[str, float]:
-    """WIDER AP (easy/medium/hard, %) of the current weights on the validation images."""
+    """AP (%) of the current weights on the validation set: ``val_labels`` (setting ``all``) or
+    WIDER (easy/medium/hard)."""
     from retinakit.detector import Detector
-    from retinakit.evaluation.run import wider_ap
+    from retinakit.evaluation.run import labels_ap, wider_ap
+    from retinakit.io.labels import read_labels
     from retinakit.models.backend import TorchBackend
 
     was_training = model.training
@@ -438,6 +547,10 @@ def evaluate_during_training(model: RetinaFace, config: TrainConfig) -> dict[str
         max_side=config.val_max_side,
         backend_instance=TorchBackend(model=model, device=str(next(model.parameters()).device)),
     )
-    result = wider_ap(detector, config.val_images, config.val_ground_truth, config.val_list)  # type: ignore[arg-type]
+    if config.val_labels:
+        options = LabelOptions(None, config.val_images, config.category, config.keypoints, config.val_split)
+        result = labels_ap(detector, read_labels(config.val_labels, options))
+    else:
+        result = wider_ap(detector, config.val_images, config.val_ground_truth, config.val_list)  # type: ignore[arg-type]
     model.train(was_training)
     return {k: round(100 * v, 2) for k, v in result.ap.items()}
