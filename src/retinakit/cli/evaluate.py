@@ -15,6 +15,7 @@ from retinakit.cli.common import (
     EXIT_USAGE,
     add_detector_flags,
     add_progress_flag,
+    default,
     detector_options,
     progress_bar,
 )
@@ -33,8 +34,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--images", help="image root; runs the detector (labels: default from the format)")
     p.add_argument("--format", dest="data_format", choices=FORMATS, help="label format (default: recognised)")
     p.add_argument("--category", help="COCO category / YOLO class of the faces (default: face)")
-    p.add_argument("--split", default="val", help="data.yaml split (default val)")
-    p.add_argument("--subset", help="image list (event/name.jpg per line) to evaluate on")
+    p.add_argument("--split", default="val", help=f"data.yaml split {default('val')}")
+    p.add_argument(
+        "--subset",
+        help="image list (event/name.jpg per line) to evaluate on (default: every image of the ground truth)",
+    )
     from retinakit.evaluation.protocols import EVALUATION, PROTOCOLS
 
     p.add_argument(
@@ -61,9 +65,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--labels", required=True, help="labels with five-point landmarks: label.txt, COCO JSON, YOLO pose")
     p.add_argument("--images", help="image root the label paths are relative to (default from the format)")
     p.add_argument("--format", dest="data_format", choices=FORMATS, help="label format (default: recognised)")
-    p.add_argument("--split", default="val", help="data.yaml split (default val)")
-    p.add_argument("--output", help="write the figures and CED curve as JSON here")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--split", default="val", help=f"data.yaml split {default('val')}")
+    p.add_argument("-o", "--output", help="write the figures and CED curve as JSON here (default: none)")
+    add_progress_flag(p)
     add_detector_flags(p, 0.02)
     p.set_defaults(func=run_landmarks)
 

@@ -25,7 +25,8 @@ def add_label_flags(
         "--keypoints",
         type=str_list,
         help="the file's keypoint names in retinakit's terms, in file order, e.g. "
-        "right_eye,left_eye,nose,right_mouth,left_mouth for labels that use the subject's left/right",
+        "right_eye,left_eye,nose,right_mouth,left_mouth for labels that use the subject's left/right "
+        "(default: the file's own names, else retinakit's order)",
     )
 
 
@@ -38,7 +39,9 @@ def label_options(args: argparse.Namespace, split: str = "train", check_images: 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("labels", help="check face labels or convert them between formats")
-    sub = p.add_subparsers(dest="action", required=True)
+    sub = p.add_subparsers(
+        dest="action", required=True, help="check: validate and count; convert: write another format"
+    )
     check = sub.add_parser("check", help="validate a label set without training: counts and every problem")
     check.add_argument("path", help="label.txt, WIDER bbx_gt, COCO JSON, YOLO folder or data.yaml")
     check.add_argument("--split", default="train", help="data.yaml split (default train)")

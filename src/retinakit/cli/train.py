@@ -11,8 +11,11 @@ from retinakit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    add_progress_flag,
+    alias,
     default,
     int_list,
+    missing_required,
     progress_bar,
 )
 
@@ -23,29 +26,34 @@ def add_parser(subparsers: Any) -> None:
 
     scratch, tune = RECIPES["scratch"], RECIPES["finetune"]
     p = subparsers.add_parser("train", help="train or fine-tune on face labels in any format (needs torch)")
-    p.add_argument("--preset", dest="model", default="mobilenet0.25", help="model preset (default mobilenet0.25)")
+    p.add_argument("--model", default="mobilenet0.25", help=f"model preset {default('mobilenet0.25')}")
+    alias(p, "--preset", dest="model")
     p.add_argument(
-        "--data",
-        dest="labels",
-        required=True,
-        help="label.txt (RetinaFace), wider_face_*_bbx_gt.txt, COCO JSON, or a YOLO folder / data.yaml",
+        "--labels",
+        help="label.txt (RetinaFace), wider_face_*_bbx_gt.txt, COCO JSON, or a YOLO folder / data.yaml (required)",
     )
+    alias(p, "--data", dest="labels")
     add_label_flags(p, "image root the label paths are relative to (label.txt, WIDER; COCO: default its folder)")
     p.add_argument("--check", action="store_true", help="validate the labels and print counts, without training")
-    p.add_argument("--out", help="output directory (default runs/train)")
-    p.add_argument("--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH")
+    p.add_argument("-o", "--output", dest="out", help=f"output directory {default('runs/train')}")
+    alias(p, "--out", dest="out")
+    p.add_argument(
+        "--init", nargs="+", metavar="WHAT", help="builtin | none | backbone PATH | checkpoint PATH (default: none)"
+    )
     add_schedule_flags(p, scratch, tune)
-    p.add_argument("--gamma", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--image-size", type=int, help="training crop size (default 640)")
-    p.add_argument("--workers", type=int, help="data-loading worker processes (default 2)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--gamma", type=float, help=f"learning-rate factor at each milestone {default(0.1)}")
+    p.add_argument("--weight-decay", type=float, help=f"SGD weight decay {default(0.0005)}")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum {default(0.9)}")
+    p.add_argument("--image-size", type=int, help=f"training crop size in pixels {default(640)}")
+    p.add_argument("--workers", type=int, help=f"data-loading worker processes {default(2)}")
+    p.add_argument("--device", help=f"cpu, cuda, cuda:1 ... {default('auto')}")
     p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")
-    p.add_argument("--log-every", type=int)
-    p.add_argument("--max-steps-per-epoch", type=int, help="cut epochs short (quick experiments)")
+    p.add_argument("--seed", type=int, help=f"seed of the data order and augmentation {default(0)}")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUTPUT/last.pt")
+    p.add_argument("--log-every", type=int, help=f"steps between log lines {default(10)}")
+    p.add_argument(
+        "--max-steps-per-epoch", type=int, help="cut epochs short, for quick experiments (default: no limit)"
+    )
     add_validation_flags(p, tune)
     p.add_argument(
         "--deformable",
@@ -66,6 +74,8 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--pixel-weight", type=float, help=f"weight of the dense pixel loss, λ3 {default(0.001)}")
     p.add_argument("--pixel-faces", type=int, help=f"faces per image the pixel loss renders {default(8)}")
+    add_progress_flag(p)
+    p.set_defaults(func=run)
 
 
 def add_schedule_flags(p: argparse.ArgumentParser, scratch: Any, tune: Any) -> None:
@@ -77,39 +87,53 @@ def add_schedule_flags(p: argparse.ArgumentParser, scratch: Any, tune: Any) -> N
         choices=sorted(RECIPES),
         help="defaults for the settings below: finetune (default with --init builtin / checkpoint) or scratch",
     )
-    p.add_argument("--loss", choices=("paper", "biubug6"), help=f"loss preset ({scratch.loss}; fine-tune {tune.loss})")
     p.add_argument(
-        "--epochs", type=int, help=f"epochs ({scratch.epochs}, warm-up and milestones scale; fine-tune {tune.epochs})"
+        "--loss", choices=("paper", "biubug6"), help=f"loss preset (default: {scratch.loss}; fine-tune {tune.loss})"
     )
     p.add_argument(
-        "--batch-size", type=int, help=f"images per step ({scratch.batch_size}; fine-tune {tune.batch_size})"
-    )
-    p.add_argument("--lr", type=float, help=f"peak learning rate ({scratch.lr:g}; fine-tune {tune.lr:g})")
-    p.add_argument(
-        "--warmup-lr", type=float, help=f"lr at the start of warm-up ({scratch.warmup_lr:g}; {tune.warmup_lr:g})"
+        "--epochs",
+        type=int,
+        help=f"epochs; warm-up and milestones scale (default: {scratch.epochs}; fine-tune {tune.epochs})",
     )
     p.add_argument(
-        "--warmup-epochs", type=float, help=f"warm-up length (5/80 of the epochs; fine-tune {tune.warmup_epochs})"
+        "--batch-size", type=int, help=f"images per step (default: {scratch.batch_size}; fine-tune {tune.batch_size})"
+    )
+    p.add_argument("--lr", type=float, help=f"peak learning rate (default: {scratch.lr:g}; fine-tune {tune.lr:g})")
+    p.add_argument(
+        "--warmup-lr",
+        type=float,
+        help=f"lr at the start of warm-up (default: {scratch.warmup_lr:g}; fine-tune {tune.warmup_lr:g})",
     )
     p.add_argument(
-        "--milestones", type=int_list, help="epochs where lr drops by --gamma (55,68 of 80, scaled; fine-tune none)"
+        "--warmup-epochs",
+        type=float,
+        help=f"warm-up length in epochs (default: 5/80 of the epochs; fine-tune {tune.warmup_epochs})",
+    )
+    p.add_argument(
+        "--milestones",
+        type=int_list,
+        help="epochs where lr drops by --gamma (default: 55,68 of 80, scaled; fine-tune none)",
     )
 
 
 def add_validation_flags(p: argparse.ArgumentParser, tune: Any) -> None:
     """``--grad-clip``, ``--freeze-bn`` and the validation flags (``tune``: the fine-tuning recipe)."""
     p.add_argument(
-        "--grad-clip", type=float, help=f"clip the gradient norm (scratch: off; fine-tune {tune.grad_clip:g})"
+        "--grad-clip", type=float, help=f"clip the gradient norm (default: off; fine-tune {tune.grad_clip:g})"
     )
     p.add_argument(
-        "--val-labels", help="validation labels (any format): AP before and after training, the better weights kept"
+        "--val-labels",
+        help="validation labels (any format): AP before and after training, the better weights kept (default: none)",
     )
-    p.add_argument("--val-split", help="data.yaml split of --val-labels (default val)")
-    p.add_argument("--val-images", help="image root of the validation labels, or WIDER val image root")
-    p.add_argument("--val-ground-truth", help="directory of the official .mat files")
-    p.add_argument("--val-list", help="image list to evaluate on (e.g. val-dev image_list.txt)")
-    p.add_argument("--val-max-side", type=int, help="resize for periodic evaluation (default 1024)")
-    p.add_argument("--eval-every", type=int, help="also validate every N epochs (default 0: before and after only)")
+    p.add_argument("--val-split", help="data.yaml split of --val-labels (default: val)")
+    p.add_argument("--val-images", help="image root of the validation labels, or WIDER val image root (default: none)")
+    p.add_argument("--val-ground-truth", help="directory of the official .mat files (default: none)")
+    p.add_argument(
+        "--val-subset", dest="val_list", help="image list to evaluate on, e.g. image_list.txt (default: all)"
+    )
+    alias(p, "--val-list", dest="val_list")
+    p.add_argument("--val-max-side", type=int, help=f"long side for periodic evaluation {default(1024)}")
+    p.add_argument("--eval-every", type=int, help="also validate every N epochs (default: 0, before and after only)")
     p.add_argument(
         "--freeze-bn",
         action=argparse.BooleanOptionalAction,
@@ -138,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     from retinakit.io.labels import check_labels
     from retinakit.training.loop import TrainConfig, train
 
+    if missing_required(args, "train", labels="--labels"):
+        return EXIT_USAGE
     if args.check:
         labels = check_labels(args.labels, label_options(args))
         print_check(labels)
