@@ -100,6 +100,11 @@ def _add_limit_flags(p: argparse.ArgumentParser, d: ServeConfig) -> None:
         default=d.max_crop_pixels / 1e6,
         help=f"pixels of one answer's crops {default(d.max_crop_pixels / 1e6)}",
     )
+    _add_connection_flags(p, d)
+
+
+def _add_connection_flags(p: argparse.ArgumentParser, d: ServeConfig) -> None:
+    """Deadlines and caps on what clients may hold open: body and header timeouts, requests, connections."""
     p.add_argument(
         "--read-timeout",
         type=float,

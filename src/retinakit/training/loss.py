@@ -149,7 +149,26 @@ class MultiTaskLoss:
         positive = labels == 1
         num_pos = positive.sum()
 
-        # classification with OHEM: all positives, the hardest negatives at neg_pos_ratio : 1
+        normaliser = self.count(num_pos).float().clamp(min=1)
+        loss_cls = self._classification(logits, labels, positive, ignore) / normaliser
+        if num_pos > 0:
+            loss_box = F.smooth_l1_loss(deltas[positive], box_t[positive], reduction="sum") / normaliser
+        else:
+            loss_box = (deltas * 0.0).sum()
+        loss_lm = self._landmarks(lm_deltas, lm_t, lm_mask)
+        c = self.config
+        total = c.cls_weight * loss_cls + c.box_weight * loss_box + c.landmark_weight * loss_lm
+        losses = {"cls": loss_cls, "box": loss_box, "landmarks": loss_lm}
+        if use_dense:
+            losses["pixel"] = self.pixel_loss(params, images, dense_picks)  # type: ignore[arg-type]
+            total = total + c.pixel_weight * losses["pixel"]
+        return {**losses, "total": total}
+
+    def _classification(
+        self, logits: torch.Tensor, labels: torch.Tensor, positive: torch.Tensor, ignore: torch.Tensor
+    ) -> torch.Tensor:
+        """Summed cross-entropy with OHEM: all positives, the hardest negatives at ``neg_pos_ratio`` : 1."""
+        batch, num_anchors = logits.shape[:2]
         ce = F.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1), reduction="none").reshape(batch, num_anchors)
         mining = ce.detach().clone()
         mining[positive | ignore] = -1.0  # never mine positives or ignored anchors
@@ -160,26 +179,15 @@ class MultiTaskLoss:
         # stable: anchors with equal losses (e.g. on padding) are taken in index order, whatever the batch
         rank = mining.argsort(dim=1, descending=True, stable=True).argsort(dim=1)
         negative = (rank < wanted) & (mining >= 0)
-        normaliser = self.count(num_pos).float().clamp(min=1)
-        loss_cls = ce[positive | negative].sum() / normaliser
+        return ce[positive | negative].sum()
 
-        if num_pos > 0:
-            loss_box = F.smooth_l1_loss(deltas[positive], box_t[positive], reduction="sum") / normaliser
-        else:
-            loss_box = (deltas * 0.0).sum()
+    def _landmarks(self, lm_deltas: torch.Tensor, lm_t: torch.Tensor, lm_mask: torch.Tensor) -> torch.Tensor:
+        """Smooth-L1 landmark loss over the positives that carry landmarks."""
         num_lm = lm_mask.sum()
         lm_normaliser = self.count(num_lm).float().clamp(min=1)  # every process calls count, always
         if num_lm > 0:
-            loss_lm = F.smooth_l1_loss(lm_deltas[lm_mask], lm_t[lm_mask], reduction="sum") / lm_normaliser
-        else:
-            loss_lm = (lm_deltas * 0.0).sum()
-        c = self.config
-        total = c.cls_weight * loss_cls + c.box_weight * loss_box + c.landmark_weight * loss_lm
-        losses = {"cls": loss_cls, "box": loss_box, "landmarks": loss_lm}
-        if use_dense:
-            losses["pixel"] = self.pixel_loss(params, images, dense_picks)  # type: ignore[arg-type]
-            total = total + c.pixel_weight * losses["pixel"]
-        return {**losses, "total": total}
+            return F.smooth_l1_loss(lm_deltas[lm_mask], lm_t[lm_mask], reduction="sum") / lm_normaliser
+        return (lm_deltas * 0.0).sum()
 
     def pixel_loss(
         self, params: torch.Tensor, images: torch.Tensor, picks: list[tuple[int, torch.Tensor, torch.Tensor]]
