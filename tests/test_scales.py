@@ -57,6 +57,15 @@ def test_merge_scales_drops_large_finer_faces_the_coarser_view_does_not_see():
     assert len(merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.5, 0.4, 750)) == 3
 
 
+def test_the_half_size_view_checks_the_first_pass_faces_from_64_px():
+    fine = faces([[0, 0, 100, 100], [300, 0, 400, 100], [600, 0, 650, 50]], [0.9, 0.9, 0.9])
+    empty = faces(np.zeros((0, 4)), [])
+    half = (0.5, faces([[2, 0, 100, 98]], [0.2]))  # the first 100 px face is seen at half size (50 px >= 32)
+    merged = merge_scales([(1.0, fine), (0.25, empty), (0.0625, empty)], CONFIG, 0.5, 0.4, 750, half)
+    # the second 100 px face is not seen there; the 50 px one (25 px at half size) is not checked
+    np.testing.assert_allclose(merged.boxes, [[0, 0, 100, 100], [600, 0, 650, 50]])
+
+
 def test_a_fragment_needs_a_much_larger_confident_container():
     fine = faces([[100, 100, 400, 400], [600, 600, 700, 700]], [0.95, 0.9])
     # a coarse box barely larger than the first face (1.2x its area) and a faint large one over the second

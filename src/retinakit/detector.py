@@ -32,6 +32,7 @@ from retinakit.inference.scales import (
     faces_to_original,
     merge_orientations,
     merge_scales,
+    needs_verification,
     pass_factors,
     rotate_image,
 )
@@ -378,8 +379,14 @@ class Detector:
         for factor in factors[1:]:  # at the verification threshold: faint faces there confirm finer ones
             small, frame = resize_by(image, factor)
             passes.append((factor, self._infer_or_split([small], [frame], self._evidence)[0]))
+        evidence = None
+        if needs_verification(factors, self._scales):  # a view at half size confirms the first pass's faces
+            half, frame = resize_by(image, factors[0] / 2)
+            evidence = (factors[0] / 2, self._infer_or_split([half], [frame], self._evidence)[0])
         post = self._post
-        return merge_scales(passes, self._scales, post.score_threshold, post.nms_threshold, post.max_detections)
+        return merge_scales(
+            passes, self._scales, post.score_threshold, post.nms_threshold, post.max_detections, evidence
+        )
 
     def _detect_oriented(self, image: np.ndarray) -> Faces:
         """Faces found with the image turned by each of the configured angles, mapped back and merged."""

@@ -13,9 +13,10 @@ coarser passes follow, each :attr:`ScaleConfig.step` times smaller, until the sh
 pass keeps only the face sizes it represents well (a finer pass those below the largest anchor, a
 coarser pass those too big for the finer one). A face of a finer pass that lies mostly inside a much
 larger confident face of a coarser pass is a fragment of it and is dropped. In very large images
-(12 MP and more) a large face of a finer pass must also be seen, even faintly, by the next coarser
-pass: at a resolution several times the one it was trained at, the network takes textures (dotted
-fabric, a mesh sweater) for faces, which the coarser view does not. Then NMS over the union removes
+(12 MP and more) a face of a finer pass must also be seen, even faintly, by each coarser view in
+which it is large enough to be seen (the next pass, and for the first pass an extra view at half its
+size): at a resolution several times the one it was trained at, the network takes textures (dotted
+fabric, a mesh sweater) for faces, which the coarser views do not. Then NMS over the union removes
 the duplicates at the hand-over sizes (see :class:`ScaleConfig`). The coarser passes cost
 little: each has 1/16 of the pixels of the one before. An image whose short side is within
 ``trigger`` at the first pass (VGA, for instance) runs one pass, exactly as before.
@@ -57,7 +58,8 @@ class ScaleConfig:
       least ``verify_passes`` coarser passes (its short side above ``step`` x ``trigger`` = 2048 px, far
       finer than the photos the network was trained on), a face of a finer pass whose size would be at
       least ``verify_size`` in the next coarser pass (twice the smallest anchor) is kept only if that
-      pass has a detection of at least ``verify_score`` overlapping it by IoU ``verify_iou``.
+      pass has a detection of at least ``verify_score`` overlapping it by IoU ``verify_iou``; the first
+      pass's faces are also checked so in a view at half its size (from ``2 x verify_size`` pixels).
 
     Measured on photos of the WIDER FACE *training* subset, never on the validation set: one
     original-size pass finds faces up to 350 px with almost no fragments; at 450 px some are missed and
@@ -100,11 +102,14 @@ def merge_scales(
     score_threshold: float,
     nms_threshold: float,
     max_detections: int,
+    evidence: tuple[float, Faces] | None = None,
 ) -> Faces:
     """One result from ``(factor, faces in original pixels)`` passes, finest first (see the module docstring).
 
     The coarser passes' faces may go down to ``config.verify_score`` (they serve as evidence); only
-    faces scoring at least ``score_threshold`` are returned.
+    faces scoring at least ``score_threshold`` are returned. ``evidence``: a pass at half the first
+    pass's size (see :func:`needs_verification`), against which the first pass's faces are checked
+    too, so faces from twice ``verify_size`` up are checked.
     """
     if len(passes) == 1:
         return passes[0][1]
@@ -114,10 +119,11 @@ def merge_scales(
         keep = faces.scores >= score_threshold
         if i < len(passes) - 1:
             keep &= size * factor < config.keep_max
-            coarser_factor, coarser = passes[i + 1]
             if len(passes) - 1 - i >= config.verify_passes:
-                checked = size * coarser_factor >= config.verify_size
-                keep &= ~checked | _seen(faces.boxes, coarser.boxes, config.verify_iou)
+                views = [passes[i + 1], *([evidence] if i == 0 and evidence is not None else [])]
+                for view_factor, view in views:  # seen in every coarser view large enough to show it
+                    checked = size * view_factor >= config.verify_size
+                    keep &= ~checked | _seen(faces.boxes, view.boxes, config.verify_iou)
         if i > 0:
             keep &= size * passes[i - 1][0] >= config.handover
         kept.append(faces[keep])
@@ -127,6 +133,11 @@ def merge_scales(
         kept[i] = kept[i][~_inside_any(kept[i].boxes, containers.boxes, config.inside, config.container_ratio)]
     union = Faces.merge(kept)
     return union[nms(union.boxes, union.scores, nms_threshold)[:max_detections]]
+
+
+def needs_verification(factors: Sequence[float], config: ScaleConfig) -> bool:
+    """Whether an image with these pass factors is checked against coarser views (12 MP and more)."""
+    return len(factors) - 1 >= config.verify_passes
 
 
 def _seen(boxes: np.ndarray, evidence: np.ndarray, iou: float) -> np.ndarray:
