@@ -30,9 +30,9 @@ from retinakit.inference.preprocess import (
 from retinakit.inference.scales import (
     ScaleConfig,
     faces_to_original,
-    merge_orientations,
     merge_scales,
     needs_verification,
+    nms_merge,
     pass_factors,
     rotate_image,
 )
@@ -375,18 +375,20 @@ class Detector:
         factors = pass_factors(h, w, self._resize.scale(h, w), self._scales)
         if len(factors) == 1:
             return first
-        passes = [(factors[0], first)]
-        for factor in factors[1:]:  # at the verification threshold: faint faces there confirm finer ones
-            small, frame = resize_by(image, factor)
-            passes.append((factor, self._infer_or_split([small], [frame], self._evidence)[0]))
+        # at the verification threshold: faint faces there confirm finer ones
+        passes = [(factors[0], first), *((factor, self._faint_pass(image, factor)) for factor in factors[1:])]
         evidence = None
         if needs_verification(factors, self._scales):  # a view at half size confirms the first pass's faces
-            half, frame = resize_by(image, factors[0] / 2)
-            evidence = (factors[0] / 2, self._infer_or_split([half], [frame], self._evidence)[0])
+            evidence = (factors[0] / 2, self._faint_pass(image, factors[0] / 2))
         post = self._post
         return merge_scales(
             passes, self._scales, post.score_threshold, post.nms_threshold, post.max_detections, evidence
         )
+
+    def _faint_pass(self, image: np.ndarray, factor: float) -> Faces:
+        """One pass over ``image`` resized by ``factor``, keeping faces down to the verification score."""
+        small, frame = resize_by(image, factor)
+        return self._infer_or_split([small], [frame], self._evidence)[0]
 
     def _detect_oriented(self, image: np.ndarray) -> Faces:
         """Faces found with the image turned by each of the configured angles, mapped back and merged."""
@@ -395,7 +397,7 @@ class Detector:
         parts = [
             faces_to_original(self._detect_upright([rotate_image(image, angle)])[0], angle, h, w) for angle in angles
         ]
-        return merge_orientations(parts, self._post.nms_threshold, self._post.max_detections)
+        return nms_merge(parts, self._post.nms_threshold, self._post.max_detections)
 
     def pick_orientation(self, image: np.ndarray, side: int = 640) -> int:
         """The angle (0, 90, 180 or 270) at which ``image`` looks upright: the one whose single pass, at

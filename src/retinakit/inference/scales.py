@@ -131,8 +131,7 @@ def merge_scales(
         containers = Faces.merge(kept[i + 1 :])
         containers = containers[containers.scores >= config.container_score]
         kept[i] = kept[i][~_inside_any(kept[i].boxes, containers.boxes, config.inside, config.container_ratio)]
-    union = Faces.merge(kept)
-    return union[nms(union.boxes, union.scores, nms_threshold)[:max_detections]]
+    return nms_merge(kept, nms_threshold, max_detections)
 
 
 def needs_verification(factors: Sequence[float], config: ScaleConfig) -> bool:
@@ -193,7 +192,7 @@ def faces_to_original(faces: Faces, angle: int, height: int, width: int) -> Face
     return Faces(boxes, faces.scores, landmarks, faces.meshes if angle % 360 == 0 else None, angles)
 
 
-def merge_orientations(parts: Sequence[Faces], nms_threshold: float, max_detections: int) -> Faces:
-    """One result from the faces of several orientations: NMS over their union, best score first."""
+def nms_merge(parts: Sequence[Faces], nms_threshold: float, max_detections: int) -> Faces:
+    """One result from the faces of several passes (scales or orientations): NMS over their union, best first."""
     union = Faces.merge(list(parts))
     return union[nms(union.boxes, union.scores, nms_threshold)[:max_detections]]

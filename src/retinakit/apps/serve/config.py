@@ -23,12 +23,12 @@ class ServeConfig:
     """How ``retinakit serve`` runs and what it accepts.
 
     Detection: ``detector`` is the configuration of the one model the service loads (its
-    ``score_threshold`` is the lowest threshold a request may ask for: a request's threshold filters
-    the detector's faces, which gives the same faces as detecting at that threshold). ``tta_scales``
-    and ``tta_flip`` are the test-time augmentation a request turns on with ``tta=true`` (the paper's
-    setting by default; the second detector shares the loaded model).
+    ``score_threshold`` is the lowest threshold a request may ask for). Each request runs a detector
+    of its own options (threshold, ``max_side``, TTA, orientations) that shares the loaded model, so
+    it gets the faces the Python API gives for the same options. ``tta_scales`` and ``tta_flip`` are
+    the test-time augmentation a request turns on with ``tta=true`` (the paper's setting by default).
 
-    Engine: ``engine="pool"`` (the default: faster on a CPU, see the README's load test) runs each
+    Engine: ``engine="pool"`` (the default: faster on a CPU, see the service page's load test) runs each
     request on its own in ``workers`` threads (one per core by default, each detector call then using
     ``cores // workers`` threads unless ``detector.threads`` is set); ``engine="batch"`` collects
     concurrent requests for up to ``batch_window_ms`` into one forward pass of at most ``max_batch``
