@@ -118,12 +118,13 @@ async def run_level(url: str, photos: list[bytes], clients: int, seconds: float,
     }
 
 
-def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+def wait_ready(url: str, proc: subprocess.Popen | None = None, seconds: float = 60) -> None:
+    """Wait until the server at ``url`` answers ``/readyz``; raise if ``proc`` (its process) exits first."""
     import httpx
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"the server exited with status {proc.returncode}")
         try:
             if httpx.get(url + "/readyz", timeout=2).status_code == 200:

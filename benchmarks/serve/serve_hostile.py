@@ -1,7 +1,7 @@
 """Peak memory of ``retinakit serve`` under requests that ask for a lot of memory, on 127.0.0.1.
 
-    python benchmarks/serve_hostile.py                       # this tree's server, default settings
-    python benchmarks/serve_hostile.py --src OTHER/src       # another checkout's server, same requests
+    python benchmarks/serve/serve_hostile.py                       # this tree's server, default settings
+    python benchmarks/serve/serve_hostile.py --src OTHER/src       # another checkout's server, same requests
 
 A server is started in a subprocess (``python -m retinakit serve``, default settings, a free port of
 127.0.0.1) and sent, one step after another: a 6000 x 6000 PNG of one colour (about 105 KB) with
@@ -17,19 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
+from serve_load import free_port, wait_ready
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED_CANDIDATES = [ROOT.parent / "shared", ROOT.parents[1] / "shared"]
 
 
@@ -38,12 +37,6 @@ def proc_mb(pid: int, field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -82,22 +75,6 @@ def post_together(url: str, body: bytes, query: str, count: int) -> list[tuple[i
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(one, range(count)))
-
-
-def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not get ready")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """``retinakit serve`` against slow and idle clients, on 127.0.0.1: what a normal client sees meanwhile.
 
-    python benchmarks/serve_clients.py                      # this tree's server
-    python benchmarks/serve_clients.py --src OTHER/src      # another checkout's server, same clients
+    python benchmarks/serve/serve_clients.py                      # this tree's server
+    python benchmarks/serve/serve_clients.py --src OTHER/src      # another checkout's server, same clients
 
 A server is started in a subprocess (``python -m retinakit serve``, default settings, a free port).
 Then: 64 raw connections send a POST header and 4 bytes of a 100 KB body and stall, while a normal
@@ -23,14 +23,9 @@ import time
 from pathlib import Path
 
 import cv2
+from serve_load import free_port, wait_ready
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def stall(port: int, count: int, data: bytes) -> list[socket.socket]:
@@ -42,20 +37,6 @@ def stall(port: int, count: int, data: bytes) -> list[socket.socket]:
         out.append(sock)
     time.sleep(0.5)
     return out
-
-
-def wait_ready(url: str, seconds: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not get ready")
 
 
 def scenarios(url: str, port: int, photo: bytes, cut: bytes) -> None:

@@ -1,7 +1,7 @@
 """The raw JSON answers of ``create_app(ServeConfig())`` (the default server) on sample images, for a diff.
 
-    PYTHONPATH=src python benchmarks/serve_answers.py > new.txt
-    PYTHONPATH=OTHER/src python benchmarks/serve_answers.py > old.txt && cmp old.txt new.txt
+    PYTHONPATH=src python benchmarks/serve/serve_answers.py > new.txt
+    PYTHONPATH=OTHER/src python benchmarks/serve/serve_answers.py > old.txt && cmp old.txt new.txt
 
 Posts the astronaut photo (PNG) and 6 val-dev photos (every 200th, from ../shared when present) to
 ``/v1/detect`` with 6 option sets and to ``/v1/align`` as a multipart form; prints one line per answer:
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED_CANDIDATES = [ROOT.parent / "shared", ROOT.parents[1] / "shared"]
 QUERIES = ["", "?threshold=0.8", "?landmarks=false", "?max_side=640", "?max_side=0", "?crops=true&crop_size=64"]
 
