@@ -9,6 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from retinakit.core.headers import image_header
 from retinakit.errors import ImageError
 
 #: The name :func:`read_image` reads standard input from (one image, any format it decodes).
@@ -108,7 +109,7 @@ def as_array(image: Any) -> np.ndarray:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image file, read from the JPEG or PNG header (decoding other formats).
+    """``(width, height)`` of an image file, read from its JPEG, PNG, WebP or BMP header (decoding other formats).
 
     Raises :class:`ImageError` for a missing or unreadable file.
     """
@@ -120,33 +121,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise ImageError(name, "no such file") from None
     except OSError as exc:
         raise ImageError(name, f"cannot be read ({exc.strerror or exc})") from None
-    size = _png_size(head) or _jpeg_size(head)
-    if size is None:
+    header = image_header(head)
+    if header is None:
         height, width = read_image(name).shape[:2]
         return width, height
-    return size
-
-
-def _png_size(head: bytes) -> tuple[int, int] | None:
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
-        return None
-    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-
-
-def _jpeg_size(head: bytes) -> tuple[int, int] | None:
-    """Width and height from the first SOF marker within ``head``, or None."""
-    if head[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 <= len(head):
-        if head[i] != 0xFF:
-            return None
-        marker = head[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        length = int.from_bytes(head[i + 2 : i + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(head[i + 5 : i + 7], "big")
-        i += 2 + length
-    return None
+    return header.width, header.height
