@@ -119,7 +119,11 @@ def _lose_node(args: argparse.Namespace, env: dict, name: str, head_cpus: int, c
     command = [*_ray_command(), "start", f"--address=127.0.0.1:{port}", f"--num-cpus={args.cpus}", "--block"]
     workers = [
         subprocess.Popen(
-            [*command, *_node_ports(20000 + 100 * i)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            # ports of this scenario's own: processes a killed node leaves behind may still hold an earlier one's
+            [*command, *_node_ports(20000 + 1000 * (port - PORT) + 100 * i)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for i in range(count)
     ]
