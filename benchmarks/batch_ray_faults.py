@@ -28,11 +28,13 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 INSIDE = "RETINAKIT_RAY_FAULTS_NETNS"
@@ -117,18 +119,17 @@ def _lose_node(args: argparse.Namespace, env: dict, name: str, head_cpus: int, c
     _ray(env, "stop", "--force")
     _ray(env, "start", "--head", f"--port={port}", f"--num-cpus={head_cpus}")
     command = [*_ray_command(), "start", f"--address=127.0.0.1:{port}", f"--num-cpus={args.cpus}", "--block"]
-    workers = [
-        subprocess.Popen(
-            # ports of this scenario's own: processes a killed node leaves behind may still hold an earlier one's
-            [*command, *_node_ports(20000 + 1000 * (port - PORT) + 100 * i)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(count)
-    ]
-    _wait_nodes(env, count + 1, port)
+    command += ["--node-ip-address=127.0.0.1", "--object-store-memory=100000000"]
     out = args.work / name
+    logs = [args.work / f"{name}-node{i}.log" for i in range(count)]
+    workers = []
+    for i, log in enumerate(logs):
+        # One node after the other: nodes starting together on one address can pick the same socket file
+        # for their object store (the second raylet then aborts with "bind: Address already in use").
+        # Ports of this scenario's own: processes a killed node leaves behind may still hold an earlier one's.
+        ports = _node_ports(20000 + 1000 * (port - PORT) + 100 * i)
+        workers.append(subprocess.Popen([*command, *ports], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT))
+        _wait_nodes(env, i + 2, port, workers, logs)
     flags = ["--engine", "ray", "--address", f"127.0.0.1:{port}"]
     job = _start_job(args, env, out, flags)
     killed_at = None
@@ -243,17 +244,38 @@ def _node_ports(base: int) -> list[str]:
     return [f"--{name}-port={base + i}" for i, name in enumerate(names)] + [f"--runtime-env-agent-port={base + 9}"]
 
 
-def _wait_nodes(env: dict, count: int, port: int = PORT) -> None:
+def _wait_nodes(
+    env: dict, count: int, port: int = PORT, workers: Sequence[subprocess.Popen] = (), logs: Sequence[Path] = ()
+) -> None:
+    """Until ``count`` nodes are alive; else an error with what the worker nodes said and the Ray logs."""
     code = (
         f"import ray; ray.init(address='127.0.0.1:{port}', log_to_driver=False); "
         "print(sum(1 for n in ray.nodes() if n['Alive']))"
     )
-    for _ in range(60):
+    seen = ""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-        if done.stdout.strip() == str(count):
+        seen = done.stdout.strip() or done.stderr.strip()[-500:]
+        if seen == str(count):
             return
+        if any(worker.poll() is not None for worker in workers):
+            break
         time.sleep(1)
-    raise RuntimeError(f"the Ray cluster did not reach {count} nodes")
+    said = [f"node {i} exit={w.poll()}: {_tail(log)}" for i, (w, log) in enumerate(zip(workers, logs, strict=False))]
+    ray_logs = sorted(Path("/tmp/ray/session_latest/logs").glob("*.err")) + sorted(
+        Path("/tmp/ray/session_latest/logs").glob("raylet*.out")
+    )
+    said += [f"{log.name}: {_tail(log)}" for log in ray_logs if log.stat().st_size]
+    with contextlib.suppress(OSError, IndexError):  # the namespace's /tmp/ray ends with it
+        shutil.copytree("/tmp/ray/session_latest/logs", logs[0].parent / f"ray-logs-{port}", dirs_exist_ok=True)
+    raise RuntimeError(f"the Ray cluster did not reach {count} nodes (last seen: {seen!r})\n" + "\n".join(said))
+
+
+def _tail(path: Path, chars: int = 600) -> str:
+    with contextlib.suppress(OSError):
+        return path.read_text(errors="replace")[-chars:].strip()
+    return "(no log)"
 
 
 def _raylet_of(parent: int) -> int:

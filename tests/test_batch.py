@@ -452,7 +452,7 @@ def test_ray_cluster_loses_a_node_mid_job_and_a_one_cpu_cluster_finishes(tmp_pat
     run = subprocess.run([*command, "--json", str(tmp_path / "figures.json")], capture_output=True, timeout=400)
     if run.returncode == 77:
         pytest.skip(run.stderr.decode().strip())
-    assert run.returncode == 0, run.stderr.decode()[-3000:]
+    assert run.returncode == 0, run.stderr.decode()[-8000:]
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures["reference"]["rows"] == 40
     kill = figures["kill"]
