@@ -47,23 +47,24 @@ def test_merge_scales_keeps_each_size_where_it_is_represented():
 
 def test_merge_scales_drops_large_finer_faces_the_coarser_view_does_not_see():
     # in an image with two coarser passes (a 12 MP photo), a 200 px face of the fine pass is 50 px
-    # in the next one (>= verify_size 32): it needs evidence there; a 100 px face (25 px) does not
-    fine = faces([[0, 0, 200, 200], [300, 0, 500, 200], [600, 0, 700, 100]], [0.9, 0.9, 0.9])
-    coarse = faces([[0, 0, 196, 204]], [0.15])  # only the first is seen there, faintly
+    # in the next one and a 64 px face 16 px (>= verify_size 16): they need evidence there; a 60 px
+    # face (15 px there, below the smallest anchor) does not
+    fine = faces([[0, 0, 200, 200], [300, 0, 500, 200], [600, 0, 664, 64], [800, 0, 860, 60]], [0.9] * 4)
+    coarse = faces([[0, 0, 196, 204]], [0.25])  # only the first is seen there, faintly
     coarsest = faces(np.zeros((0, 4)), [])
     merged = merge_scales([(1.0, fine), (0.25, coarse), (0.0625, coarsest)], CONFIG, 0.5, 0.4, 750)
-    np.testing.assert_allclose(merged.boxes, [[0, 0, 200, 200], [600, 0, 700, 100]])
+    np.testing.assert_allclose(merged.boxes, [[0, 0, 200, 200], [800, 0, 860, 60]])
     # with one coarser pass only (an image of up to 2048 px on its short side) nothing is checked
-    assert len(merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.5, 0.4, 750)) == 3
+    assert len(merge_scales([(1.0, fine), (0.25, coarse)], CONFIG, 0.5, 0.4, 750)) == 4
 
 
-def test_the_half_size_view_checks_the_first_pass_faces_from_64_px():
-    fine = faces([[0, 0, 100, 100], [300, 0, 400, 100], [600, 0, 650, 50]], [0.9, 0.9, 0.9])
+def test_the_half_size_view_checks_the_first_pass_faces_from_32_px():
+    fine = faces([[0, 0, 40, 40], [300, 0, 340, 40], [600, 0, 630, 30]], [0.9, 0.9, 0.9])
     empty = faces(np.zeros((0, 4)), [])
-    half = (0.5, faces([[2, 0, 100, 98]], [0.2]))  # the first 100 px face is seen at half size (50 px >= 32)
+    half = (0.5, faces([[1, 0, 40, 39]], [0.2]))  # the first 40 px face is seen at half size (20 px >= 16)
     merged = merge_scales([(1.0, fine), (0.25, empty), (0.0625, empty)], CONFIG, 0.5, 0.4, 750, half)
-    # the second 100 px face is not seen there; the 50 px one (25 px at half size) is not checked
-    np.testing.assert_allclose(merged.boxes, [[0, 0, 100, 100], [600, 0, 650, 50]])
+    # the second 40 px face is not seen there; the 30 px one (15 px at half size) is not checked
+    np.testing.assert_allclose(merged.boxes, [[0, 0, 40, 40], [600, 0, 630, 30]])
 
 
 def test_a_fragment_needs_a_much_larger_confident_container():
