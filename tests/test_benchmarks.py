@@ -9,7 +9,14 @@ from benchmarks.harness.fresh import ChildFailed, run_fresh
 from benchmarks.harness.record import Table, without_json
 from benchmarks.harness.report import NOISE, page_name, render
 from benchmarks.harness.timing import batches, rotated, summary
-from benchmarks.scale.photo_sizes import close_up, iou, parse_options, read_ground_truth, rotate_boxes
+from benchmarks.scale.photo_sizes import (
+    build_configs,
+    close_up,
+    iou,
+    parse_options,
+    read_ground_truth,
+    rotate_boxes,
+)
 
 
 def _bbox(mask: np.ndarray) -> list[float]:
@@ -60,6 +67,18 @@ def test_detector_options_are_python_literals():
     assert parse_options("") == {}
     with pytest.raises(SystemExit, match="key=value"):
         parse_options("1280")
+
+
+def test_auto_keys_set_the_rule_of_both_detectors():
+    (config,) = build_configs(["auto.keep_max=400 auto.verify_score=0.3 score_threshold=0.6"], 0.25)
+    for detector, threshold in ((config.detector, 0.6), (config.anonymiser, 0.25)):
+        assert detector._scales.keep_max == 400 and detector._scales.verify_score == 0.3
+        assert detector._scales.handover == 300  # the other fields keep their defaults
+        # the coarser passes keep faces down to the lower of the two thresholds (their evidence)
+        assert detector._evidence.score_threshold == min(threshold, 0.3)
+        assert detector.config.score_threshold == threshold
+    with pytest.raises(SystemExit, match="keep_max"):
+        build_configs(["auto.keep_max=10"], None)  # below handover: the rule's own check
 
 
 def test_timing_helpers():

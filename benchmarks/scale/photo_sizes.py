@@ -6,7 +6,10 @@
 
 ``--detector`` (repeatable; the configurations run side by side in one table) takes Detector
 keyword arguments as ``key=value`` pairs separated by spaces, values as Python literals
-(``max_side=1280 score_threshold=0.3``, ``scales=(500,800)``); ``""`` is ``Detector()``.
+(``max_side=1280 score_threshold=0.3``, ``scales=(500,800)``); ``""`` is ``Detector()``. Keys
+``auto.NAME`` set a field of the ``auto`` rule (:class:`retinakit.inference.scales.ScaleConfig`,
+e.g. ``auto.keep_max=450``), for trying rules. ``--data train-subset`` builds the photos from the
+WIDER FACE training subset instead of val-dev: choose rules there, report on val-dev.
 
 Photos (``--mode sizes``): from the val-dev photos that hold a large face (a valid face whose
 shorter side is at least ``--large`` = 10 % of the photo's long side), ``--photos`` are drawn with
@@ -54,7 +57,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.harness.data import VALDEV
+from benchmarks.harness.data import TRAIN_SUBSET, VALDEV
 from benchmarks.harness.record import Record, Table, add_json_argument
 from benchmarks.harness.timing import call_ms
 
@@ -109,11 +112,16 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
 
 
+#: ``--data``: where the photos and their ground truth are
+DATA = {"val-dev": (VALDEV, "wider_face_val_bbx_gt.txt"), "train-subset": (TRAIN_SUBSET, "wider_face_train_bbx_gt.txt")}
+ROOT = VALDEV  # set by main from --data
+
+
 def image_shape(name: str) -> tuple[int, int]:
-    """``(height, width)`` of a val-dev photo, from its header."""
+    """``(height, width)`` of a photo, from its header."""
     from PIL import Image
 
-    with Image.open(VALDEV / "images" / f"{name}.jpg") as image:
+    with Image.open(ROOT / "images" / f"{name}.jpg") as image:
         return image.height, image.width
 
 
@@ -164,7 +172,7 @@ def size_photos(names: list[str], gt: dict, seed: int) -> Iterator[Photo]:
     """Phone 4000, phone 8000 and close-up photos of each name, built one at a time."""
     rng = np.random.default_rng(seed)
     for name in names:
-        image = cv2.imread(str(VALDEV / "images" / f"{name}.jpg"))
+        image = cv2.imread(str(ROOT / "images" / f"{name}.jpg"))
         faces, ignored = gt[name]
         for side in (4000, 8000):
             big, factor = upscaled(image, side)
@@ -178,7 +186,7 @@ def rotated_photos(names: list[str], gt: dict) -> Iterator[Photo]:
     """Each photo at 0, 90, 180 and 270 degrees clockwise, with its boxes rotated."""
     codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
     for name in names:
-        image = cv2.imread(str(VALDEV / "images" / f"{name}.jpg"))
+        image = cv2.imread(str(ROOT / "images" / f"{name}.jpg"))
         faces, ignored = gt[name]
         h, w = image.shape[:2]
         for angle in ANGLES:
@@ -234,11 +242,12 @@ def build_configs(texts: list[str], anonymise_threshold: float | None) -> list[C
     for text in texts or [""]:
         options = parse_options(text)
         label = f"Detector({', '.join(f'{k}={v!r}' for k, v in options.items())})"
+        rule = {key.removeprefix("auto."): options.pop(key) for key in list(options) if key.startswith("auto.")}
         try:
-            detector = Detector(**options)
+            detector = with_rule(Detector(**options), rule)
             anonymiser = None
             if anonymise_threshold is not None:
-                anonymiser = Detector(**{**options, "score_threshold": anonymise_threshold})
+                anonymiser = with_rule(Detector(**{**options, "score_threshold": anonymise_threshold}), rule)
         except (TypeError, ValueError) as exc:
             raise SystemExit(f"--detector {text!r}: {exc}") from None
         warm = np.full((480, 640, 3), 128, np.uint8)  # sessions and buffers start outside the timed calls
@@ -247,6 +256,25 @@ def build_configs(texts: list[str], anonymise_threshold: float | None) -> list[C
                 det.detect_bgr([warm])
         configs.append(Config(label, detector, anonymiser))
     return configs
+
+
+def with_rule(detector: Any, rule: dict[str, Any]) -> Any:
+    """``detector`` with the ``auto`` rule's sizes replaced (``auto.KEY=VALUE``: a ScaleConfig field).
+
+    For trying rules on the training subset: the detector keeps them in private attributes, set the
+    way its constructor sets them.
+    """
+    if not rule:
+        return detector
+    from dataclasses import replace
+
+    from retinakit.inference.scales import ScaleConfig
+
+    detector._scales = ScaleConfig(**rule)
+    detector._evidence = replace(
+        detector._post, score_threshold=min(detector._post.score_threshold, detector._scales.verify_score)
+    )
+    return detector
 
 
 def hidden_share(faces: np.ndarray, detected: np.ndarray, height: int, width: int) -> list[float]:
@@ -294,7 +322,7 @@ def mean(values: list[float]) -> float:
 
 def sizes_table(configs: list[Config], n: int, anonymise: bool) -> Table:
     table = Table(
-        f"{n} val-dev photos with a large face, built as phone photos and close-ups: faces >= {BIG} px",
+        f"{n} {ROOT.name} photos with a large face, built as phone photos and close-ups: faces >= {BIG} px",
         ["photos", "config", "faces >= 200", "found %", "false / photo", "ms / photo", "anonymise %"],
         note=f"found: IoU >= {FOUND_IOU}; false: IoU < {FALSE_IOU} with every annotated face (valid or invalid); "
         "anonymise: mean share of each big face's box hidden at the anonymisation threshold",
@@ -312,7 +340,7 @@ def sizes_table(configs: list[Config], n: int, anonymise: bool) -> Table:
 
 def rotated_table(configs: list[Config], n: int, min_face: int) -> Table:
     columns = ["config", *[f"{a} deg recall %" for a in ANGLES], "faces", "ms / photo"]
-    table = Table(f"{n} val-dev photos rotated clockwise: recall of faces >= {min_face} px (IoU >= 0.5)", columns)
+    table = Table(f"{n} {ROOT.name} photos rotated clockwise: recall of faces >= {min_face} px (IoU >= 0.5)", columns)
     for c in configs:
         recalls = []
         for angle in ANGLES:
@@ -328,7 +356,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("sizes", "rotated"), default="sizes")
     parser.add_argument("--detector", action="append", default=[], metavar="'KEY=VALUE ...'")
-    parser.add_argument("--photos", type=int, default=40, help="val-dev photos to build from")
+    parser.add_argument("--data", choices=tuple(DATA), default="val-dev", help="whose photos (tune on train-subset)")
+    parser.add_argument("--photos", type=int, default=40, help="photos to build from")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--large", type=float, default=0.10, help="sizes: large face / photo long side")
     parser.add_argument("--min-face", type=int, default=40, help="rotated: smallest face scored (px)")
@@ -339,10 +368,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global ROOT
     args = parse(argv)
-    gt_path = VALDEV / "wider_face_val_bbx_gt.txt"
+    ROOT, gt_name = DATA[args.data]
+    gt_path = ROOT / gt_name
     if not gt_path.is_file():
-        raise SystemExit(f"{gt_path}: not found (the val-dev data is needed)")
+        raise SystemExit(f"{gt_path}: not found (the {args.data} data is needed)")
     gt = read_ground_truth(gt_path)
     rng = np.random.default_rng(args.seed)
     title = "Faces of every size: phone photos and close-ups" if args.mode == "sizes" else "Rotated photos"
@@ -367,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
         record.table(sizes_table(configs, len(names), not args.no_anonymise))
     else:
         names = sorted(rng.choice(sorted(gt), size=min(args.photos, len(gt)), replace=False).tolist())
-        record.note(f"{len(names)} val-dev photos drawn with seed {args.seed}; rotations clockwise, boxes rotated")
+        record.note(f"{len(names)} {args.data} photos drawn with seed {args.seed}; rotations clockwise, boxes rotated")
         configs = build_configs(args.detector, None)
         for photo in rotated_photos(names, gt):
             for c in configs:
