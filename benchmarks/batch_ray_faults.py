@@ -37,6 +37,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from retinakit.apps.batch.shards import MANIFEST, read_manifest
+
 INSIDE = "RETINAKIT_RAY_FAULTS_NETNS"
 PORT = 6390
 FAST_HEALTH_CHECK = {
@@ -309,19 +311,11 @@ def _actors_by_raylet() -> dict[int, int]:
 
 
 def _shards(out: Path) -> int:
-    manifest = out / "_manifest.jsonl"
-    return len(manifest.read_text().splitlines()) if manifest.exists() else 0
+    return sum(1 for _ in read_manifest(out / MANIFEST))
 
 
 def _rows(out: Path) -> int:
-    manifest = out / "_manifest.jsonl"
-    if not manifest.exists():
-        return 0
-    rows = 0
-    for line in manifest.read_text().splitlines():
-        with contextlib.suppress(ValueError, KeyError):
-            rows += json.loads(line)["rows"]
-    return rows
+    return sum(record.rows for record in read_manifest(out / MANIFEST))
 
 
 def _compare(out: Path, reference: Path) -> bool:

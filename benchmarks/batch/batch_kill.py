@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import signal
@@ -27,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from retinakit.apps.batch.shards import MANIFEST, read_manifest
+
 IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "widerface" / "val-dev" / "images"
 
 
@@ -35,14 +36,7 @@ def command(images: Path, out: Path, shard_size: int) -> list[str]:
 
 
 def done_rows(out: Path) -> int:
-    manifest = out / "_manifest.jsonl"
-    if not manifest.exists():
-        return 0
-    rows = 0
-    for line in manifest.read_text().splitlines():
-        with contextlib.suppress(ValueError, KeyError):  # a line torn by the kill
-            rows += json.loads(line)["rows"]
-    return rows
+    return sum(record.rows for record in read_manifest(out / MANIFEST))  # a line torn by the kill is skipped
 
 
 def decoder_pids(parent: int) -> list[int]:

@@ -261,19 +261,14 @@ def build_configs(texts: list[str], anonymise_threshold: float | None) -> list[C
 def with_rule(detector: Any, rule: dict[str, Any]) -> Any:
     """``detector`` with the ``auto`` rule's sizes replaced (``auto.KEY=VALUE``: a ScaleConfig field).
 
-    For trying rules on the training subset: the detector keeps them in private attributes, set the
-    way its constructor sets them.
+    For trying rules on the training subset: the detector keeps the rule in a private attribute, from
+    which it derives the rest (the coarser passes' threshold).
     """
     if not rule:
         return detector
-    from dataclasses import replace
-
     from retinakit.inference.scales import ScaleConfig
 
     detector._scales = ScaleConfig(**rule)
-    detector._evidence = replace(
-        detector._post, score_threshold=min(detector._post.score_threshold, detector._scales.verify_score)
-    )
     return detector
 
 

@@ -198,7 +198,6 @@ class Detector:
         self._resize = config.resize_policy
         self._tta = config.tta_config
         self._scales = ScaleConfig()
-        self._evidence = replace(self._post, score_threshold=min(self._post.score_threshold, self._scales.verify_score))
 
     @property
     def model_config(self) -> ModelConfig:
@@ -389,6 +388,11 @@ class Detector:
         """One pass over ``image`` resized by ``factor``, keeping faces down to the verification score."""
         small, frame = resize_by(image, factor)
         return self._infer_or_split([small], [frame], self._evidence)[0]
+
+    @property
+    def _evidence(self) -> PostprocessConfig:
+        """The coarser passes' postprocessing: faces down to the verification score (they serve as evidence)."""
+        return replace(self._post, score_threshold=min(self._post.score_threshold, self._scales.verify_score))
 
     def _detect_oriented(self, image: np.ndarray) -> Faces:
         """Faces found with the image turned by each of the configured angles, mapped back and merged."""

@@ -83,7 +83,7 @@ class ShardStore:
         for stale in self.root.glob(".part-*.tmp"):
             stale.unlink()  # a shard being written when the job was killed
         _drop_torn_tail(self.root / MANIFEST)
-        self.done: dict[int, ShardRecord] = {r.index: r for r in _read_manifest(self.root / MANIFEST)}
+        self.done: dict[int, ShardRecord] = {r.index: r for r in read_manifest(self.root / MANIFEST)}
 
     def pending(self, shards: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
         """The shards not yet finished; a finished one whose listing changed raises ValueError."""
@@ -118,7 +118,8 @@ class ShardStore:
         return record
 
 
-def _read_manifest(path: Path) -> Iterator[ShardRecord]:
+def read_manifest(path: Path) -> Iterator[ShardRecord]:
+    """The shards recorded in the manifest ``path`` (none when it does not exist), torn lines skipped."""
     if not path.exists():
         return
     with open(path) as f:
