@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from retinakit import Detector, Faces
 from retinakit.inference.scales import (
     ScaleConfig,
+    detail_scale,
     faces_to_original,
     merge_scales,
     pass_factors,
@@ -128,6 +129,52 @@ def test_auto_finds_a_close_up_face_that_one_pass_breaks_into_fragments(detector
     auto = detector.detect_bgr([close_up])[0]
     assert len(auto) == 1 and box_iou(auto.boxes, expected[None])[0, 0] > 0.7
     assert not (len(single) == 1 and box_iou(single.boxes, expected[None])[0, 0] > 0.7)  # one pass does not
+
+
+def test_detail_scale_tells_upscaled_photos_from_sharp_ones(portrait):
+    def up(image, k):
+        return cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+
+    assert detail_scale(np.tile(portrait, (4, 4, 1)), CONFIG) == 1  # 2048 px, detail down to its pixels
+    assert detail_scale(np.tile(up(portrait, 2), (2, 2, 1)), CONFIG) == 1  # 2x: not clearly upscaled
+    assert detail_scale(up(portrait, 4), CONFIG) == 4
+    assert detail_scale(up(portrait, 8), CONFIG) == 8
+    assert detail_scale(up(portrait, 4)[:2000, :2000], CONFIG) == 1  # below detail_from: not measured
+
+
+def test_an_upscaled_photo_runs_at_twice_its_detail_scale(detector, portrait):
+    from retinakit.core.boxes import box_iou
+
+    (expected,) = detector.detect_bgr([portrait])[0].boxes * 4
+    photo = cv2.resize(portrait, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 2048 px, detail 4
+    shapes = []
+    infer = detector.infer
+
+    def spy(resized, frames, post=None):
+        shapes.append(resized[0].shape[:2])
+        return infer(resized, frames, post)
+
+    try:
+        detector.infer = spy
+        found = detector.detect_bgr([photo])[0]
+    finally:
+        del detector.infer
+    # first pass at 1/2 (twice the detail scale), the coarser pass at 1/8, the check at 1/4 (the detail scale)
+    assert shapes == [(1024, 1024), (256, 256), (512, 512)]
+    assert len(found) == 1 and box_iou(found.boxes, expected[None])[0, 0] > 0.8
+
+
+def test_an_upscaled_photo_keeps_only_faces_with_12_detail_pixels(monkeypatch):
+    detector = Detector(precision="fp32")
+    photo = np.zeros((2048, 2048, 3), np.uint8)
+    monkeypatch.setattr("retinakit.detector.detail_scale", lambda image, config: 4)
+    # every pass sees the same two faces (in the photo's pixels): 44 px (11 px of detail) and 200 px
+    both = faces([[100, 100, 144, 144], [800, 800, 1000, 1000]], [0.9, 0.9])
+    monkeypatch.setattr(detector, "_infer_or_split", lambda resized, frames, post=None: [both])
+    found = detector.detect_bgr([photo])[0]
+    assert found.boxes.tolist() == [[800, 800, 1000, 1000]]
+    monkeypatch.setattr("retinakit.detector.detail_scale", lambda image, config: 1)  # a sharp photo keeps both
+    assert len(detector.detect_bgr([photo])[0]) == 2
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from retinakit.inference.preprocess import (
 )
 from retinakit.inference.scales import (
     ScaleConfig,
+    detail_scale,
     faces_to_original,
     merge_scales,
     needs_verification,
@@ -354,35 +355,53 @@ class Detector:
                 merge_passes(tta_passes(self, im, self._tta), self._tta, self._post.max_detections) for im in images
             ]
             return [faces[faces.scores >= threshold] for faces in merged]  # the threshold holds after voting too
-        resized, frames = zip(*(resize(im, self._resize) for im in images), strict=True)
-        if len(resized) == 1:
-            results = self._infer_or_split(resized, frames)
-        else:
-            shapes = [im.shape[:2] for im in resized]
-            results = [Faces.empty()] * len(resized)
-            for group in plan_batches(shapes, self.config.batch_size, self.config.batch_pixels):
-                found = self._infer_or_split([resized[i] for i in group], [frames[i] for i in group])
-                for i, faces in zip(group, found, strict=True):
-                    results[i] = faces
-        if self.config.resize == "auto":
-            results = [self._coarser_passes(im, faces) for im, faces in zip(images, results, strict=True)]
+        auto = self.config.resize == "auto"
+        details = [detail_scale(im, self._scales) if auto else 1 for im in images]
+        batched = [i for i, detail in enumerate(details) if detail == 1]  # upscaled photos run on their own
+        resized, frames = {}, {}
+        for i in batched:
+            resized[i], frames[i] = resize(images[i], self._resize)
+        results = [Faces.empty()] * len(images)
+        shapes = [resized[i].shape[:2] for i in batched]
+        for group in plan_batches(shapes, self.config.batch_size, self.config.batch_pixels):
+            members = [batched[j] for j in group]
+            found = self._infer_or_split([resized[i] for i in members], [frames[i] for i in members])
+            for i, faces in zip(members, found, strict=True):
+                results[i] = faces
+        if auto:
+            results = [
+                self._coarser_passes(im, faces, detail)
+                for im, faces, detail in zip(images, results, details, strict=True)
+            ]
         return results
 
-    def _coarser_passes(self, image: np.ndarray, first: Faces) -> Faces:
-        """``first`` (the first pass's faces) merged with the coarser passes a large image needs."""
+    def _coarser_passes(self, image: np.ndarray, first: Faces, detail: int = 1) -> Faces:
+        """``first`` (the first pass's faces) merged with the coarser passes a large image needs.
+
+        ``detail`` > 1 (an upscaled photo, :func:`~retinakit.inference.scales.detail_scale`): ``first``
+        is not run yet; the first pass runs at twice the detail scale and is checked against a view at
+        the detail scale, and faces too small at that scale to hold a face's detail are dropped."""
         h, w = image.shape[:2]
-        factors = pass_factors(h, w, self._resize.scale(h, w), self._scales)
-        if len(factors) == 1:
+        factor = self._resize.scale(h, w)
+        if detail > 1:
+            factor = min(factor, 2.0 / detail)
+            small, frame = resize_by(image, factor)
+            first = self._infer_or_split([small], [frame])[0]
+        factors = pass_factors(h, w, factor, self._scales)
+        if len(factors) == 1 and detail == 1:
             return first
         # at the verification threshold: faint faces there confirm finer ones
         passes = [(factors[0], first), *((factor, self._faint_pass(image, factor)) for factor in factors[1:])]
         evidence = None
-        if needs_verification(factors, self._scales):  # a view at half size confirms the first pass's faces
+        if detail > 1 or needs_verification(factors, self._scales):  # a view at half size confirms the first pass
             evidence = (factors[0] / 2, self._faint_pass(image, factors[0] / 2))
         post = self._post
-        return merge_scales(
+        merged = merge_scales(
             passes, self._scales, post.score_threshold, post.nms_threshold, post.max_detections, evidence
         )
+        if detail > 1:
+            merged = merged[np.maximum(merged.widths, merged.heights) >= self._scales.detail_face * detail]
+        return merged
 
     def _faint_pass(self, image: np.ndarray, factor: float) -> Faces:
         """One pass over ``image`` resized by ``factor``, keeping faces down to the verification score."""
