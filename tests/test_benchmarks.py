@@ -16,6 +16,7 @@ from benchmarks.scale.photo_sizes import (
     parse_options,
     read_ground_truth,
     rotate_boxes,
+    sharp_photos,
 )
 
 
@@ -45,6 +46,27 @@ def test_close_up_maps_the_face_onto_its_pixels():
     assert len(kept) == 1 and len(cut) == 0
     drawn = np.array(_bbox(crop[:, :, 0] > 127), float)
     assert np.abs(kept[0] - drawn).max() <= 0.01 * crop.shape[0]
+
+
+def test_sharp_mosaic_maps_the_faces_onto_its_pixels(tmp_path, monkeypatch):
+    import benchmarks.scale.photo_sizes as module
+
+    (tmp_path / "images" / "e").mkdir(parents=True)
+    gt = {}
+    for i in range(16):  # 1200 x 800 photos: cropped to rows 225..975, all 800 columns
+        image = np.zeros((1200, 800, 3), np.uint8)
+        image[300 + i : 400 + i, 100:180] = 255  # a face inside the crop
+        image[150:260, 500:600] = 128  # one 110 px tall, 35 px of it inside the crop: ignored
+        cv2.imwrite(str(tmp_path / "images" / "e" / f"{i}.jpg.png"), image)
+        (tmp_path / "images" / "e" / f"{i}.jpg.png").rename(tmp_path / "images" / "e" / f"{i}.jpg")
+        gt[f"e/{i}"] = (np.array([[100.0, 300 + i, 180, 400 + i], [500, 150, 600, 260]]), np.zeros((0, 4)))
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    (photo,) = sharp_photos([f"e/{i}" for i in range(16)], gt, 1)
+    assert photo.image.shape == (3000, 4000, 3) and len(photo.faces) == 16 and len(photo.ignored) == 16
+    for i, face in enumerate(photo.faces):
+        cy, cx = i // 4 * 750, i % 4 * 1000
+        cell = photo.image[cy : cy + 750, cx : cx + 1000, 0] == 255
+        assert (face - [cx, cy, cx, cy]).tolist() == _bbox(cell)
 
 
 def test_iou_by_hand():

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from retinakit import Detector, Faces
 from retinakit.inference.scales import (
     ScaleConfig,
+    check_windows,
     detail_scale,
     faces_to_original,
     merge_scales,
@@ -175,6 +176,70 @@ def test_an_upscaled_photo_keeps_only_faces_with_12_detail_pixels(monkeypatch):
     assert found.boxes.tolist() == [[800, 800, 1000, 1000]]
     monkeypatch.setattr("retinakit.detector.detail_scale", lambda image, config: 1)  # a sharp photo keeps both
     assert len(detector.detect_bgr([photo])[0]) == 2
+
+
+def test_check_windows_by_hand():
+    # a 64 px face, view at 1/2 (grid 64 px): grown by 64 on each side to (36, 36, 228, 228), on the grid
+    assert check_windows(np.array([[100, 100, 164, 164]]), 0.5, 3000, 4000, CONFIG) == [(0, 0, 256, 256)]
+    # a second face far away gets its own window; one that overlaps the first is merged into it
+    far = np.array([[100, 100, 164, 164], [2000, 1000, 2064, 1064], [230, 100, 294, 164]])
+    assert sorted(check_windows(far, 0.5, 3000, 4000, CONFIG)) == [(0, 0, 384, 256), (1920, 896, 2176, 1152)]
+    assert check_windows(np.zeros((0, 4)), 0.5, 3000, 4000, CONFIG) == []
+    assert check_windows(np.array([[4100, 10, 4164, 74]]), 0.5, 3000, 4000, CONFIG) == []  # off the image
+    # windows over more than check_share (a quarter) of the image: the whole view instead
+    assert check_windows(np.array([[500, 500, 1500, 1500]]), 0.5, 3000, 4000, CONFIG) is None
+
+
+@pytest.fixture(scope="module")
+def sharp_photo(portrait) -> np.ndarray:
+    """2560 x 2560, detail down to its pixels (noise), with two portraits: a photo whose first pass is checked."""
+    rng = np.random.default_rng(0)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (2560, 2560, 3), dtype=np.uint8), (0, 0), 0.6)
+    photo[200:712, 300:812] = portrait
+    photo[1600:2112, 1700:2212] = portrait
+    return photo
+
+
+def test_a_sharp_photo_is_checked_in_windows_with_the_whole_views_result(detector, sharp_photo):
+    assert detail_scale(sharp_photo, CONFIG) == 1
+    shapes = []
+    infer = detector.infer
+
+    def spy(resized, frames, post=None):
+        shapes.append(resized[0].shape[:2])
+        return infer(resized, frames, post)
+
+    try:
+        detector.infer = spy
+        windowed = detector.detect_bgr([sharp_photo])[0]
+    finally:
+        del detector.infer
+    whole = Detector(precision="fp32")
+    whole._scales = ScaleConfig(check_share=0.0)
+    expected = whole.detect_bgr([sharp_photo])[0]
+    assert len(windowed) == len(expected) == 2
+    np.testing.assert_allclose(windowed.boxes, expected.boxes, atol=0.5)
+    # first pass, the two coarser passes, then two windows at half size instead of the 1280 px view
+    assert shapes[:3] == [(2560, 2560), (640, 640), (160, 160)] and len(shapes) == 5
+    assert all(max(shape) < 640 for shape in shapes[3:])
+
+
+def test_sharp_photos_are_checked_from_32_px_upscaled_ones_from_16(monkeypatch, sharp_photo):
+    import retinakit.detector as module
+
+    rules = []
+    merge = module.merge_scales
+
+    def spy(passes, rule, *args):
+        rules.append(rule.verify_size)
+        return merge(passes, rule, *args)
+
+    monkeypatch.setattr(module, "merge_scales", spy)
+    detector = Detector(precision="fp32")
+    detector.detect_bgr([sharp_photo])
+    monkeypatch.setattr(module, "detail_scale", lambda image, config: 4)
+    detector.detect_bgr([sharp_photo])
+    assert rules == [CONFIG.sharp_verify_size, CONFIG.verify_size] == [32, 16]
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,12 @@ is the shorter side of its box in the built photo. Columns, per kind of photo an
 ``--mode rotated``: ``--photos`` val-dev photos (drawn with the seed from all of them) rotated by
 0, 90, 180 and 270 degrees (clockwise), ground truth rotated with them; the recall of valid faces
 of at least ``--min-face`` = 40 px (IoU >= 0.5) at each angle, and ms per photo over all angles.
+
+``--mode sharp``: ``--photos`` mosaics, each of 16 photos drawn with the seed: a 4000 x 3000 photo of
+4 x 4 centre crops of 1000 x 750 px, not resampled, so its detail goes down to its pixels (the
+other modes' photos are upscaled); the share of valid faces of at least ``--min-face`` px found, the
+detections that overlap no annotated face, and ms, per mosaic.
+
 Asserts nothing.
 """
 
@@ -194,6 +200,37 @@ def rotated_photos(names: list[str], gt: dict) -> Iterator[Photo]:
             yield Photo(f"{angle}", name, out, rotate_boxes(faces, angle, h, w), rotate_boxes(ignored, angle, h, w))
 
 
+def sharp_photos(names: list[str], gt: dict, count: int) -> Iterator[Photo]:
+    """``count`` sharp 12 MP photos: mosaics of 4 x 4 centre crops (1000 x 750, not resampled) of 16
+    photos each, with their boxes (a face with less than 60 % of its box in the crop is ignored)."""
+    for g in range(count):
+        group = names[16 * g : 16 * g + 16]
+        image = np.zeros((3000, 4000, 3), np.uint8)
+        faces, ignored = [np.zeros((0, 4))], [np.zeros((0, 4))]
+        for i, name in enumerate(group):
+            photo = cv2.imread(str(ROOT / "images" / f"{name}.jpg"))
+            h, w = photo.shape[:2]
+            y0, x0 = max(0, (h - 750) // 2), max(0, (w - 1000) // 2)
+            crop = photo[y0 : y0 + 750, x0 : x0 + 1000]
+            cy, cx = i // 4 * 750, i % 4 * 1000
+            image[cy : cy + crop.shape[0], cx : cx + crop.shape[1]] = crop
+            window = np.array([x0, y0, x0 + crop.shape[1], y0 + crop.shape[0]], dtype=np.float64)
+            shift = np.array([cx - x0, cy - y0] * 2, dtype=np.float64)
+            valid, invalid = gt[name]
+            for boxes, is_valid in ((valid, True), (invalid, False)):
+                low, high = np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])
+                clipped = np.concatenate([low, high], 1)
+                area = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), 1)
+                visible = area / np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], 1), 1e-9)
+                moved = clipped + shift
+                if is_valid:
+                    faces.append(moved[visible >= KEEP_VISIBLE])
+                    ignored.append(moved[(visible > 0) & (visible < KEEP_VISIBLE)])
+                else:
+                    ignored.append(moved[visible > 0])
+        yield Photo("sharp 4000", f"mosaic {g}", image, np.concatenate(faces), np.concatenate(ignored))
+
+
 def rotate_boxes(boxes: np.ndarray, angle: int, h: int, w: int) -> np.ndarray:
     """xyxy boxes of an ``h`` x ``w`` image in the image rotated clockwise by ``angle`` degrees."""
     x0, y0, x1, y1 = boxes.T
@@ -311,6 +348,31 @@ def score_rotated(config: Config, photo: Photo, min_face: int) -> None:
     config.add(photo.kind, ms=ms, found=found.sum(), big=len(faces))
 
 
+def score_sharp(config: Config, photo: Photo, min_face: int) -> None:
+    holder: list[Any] = []
+    ms = call_ms(lambda: holder.append(config.detector.detect_bgr([photo.image])[0]))
+    boxes = np.asarray(holder[0].boxes, dtype=np.float64).reshape(-1, 4)
+    faces = photo.faces[short_side(photo.faces) >= min_face]
+    found = (iou(faces, boxes).max(1) >= FOUND_IOU) if len(boxes) else np.zeros(len(faces), bool)
+    annotated = np.concatenate([photo.faces, photo.ignored])
+    false = int((iou(boxes, annotated).max(1) < FALSE_IOU).sum()) if len(annotated) else len(boxes)
+    config.add(photo.kind, ms=ms, found=found.sum(), big=len(faces), false=false)
+
+
+def sharp_table(configs: list[Config], n: int, min_face: int) -> Table:
+    table = Table(
+        f"{n} sharp 12 MP mosaics of {ROOT.name} crops (16 photos each): faces >= {min_face} px",
+        ["config", f"faces >= {min_face}", "found %", "false / mosaic", "ms / mosaic"],
+        note=f"found: IoU >= {FOUND_IOU}; false: IoU < {FALSE_IOU} with every annotated face (valid or invalid)",
+    )
+    for c in configs:
+        s = c.scores.get("sharp 4000", {})
+        big = sum(s.get("big", []))
+        found = 100 * sum(s.get("found", [])) / big if big else float("nan")
+        table.add(c.label, int(big), found, mean(s.get("false", [])), mean(s.get("ms", [])))
+    return table
+
+
 def mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
@@ -349,13 +411,13 @@ def rotated_table(configs: list[Config], n: int, min_face: int) -> Table:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=("sizes", "rotated"), default="sizes")
+    parser.add_argument("--mode", choices=("sizes", "rotated", "sharp"), default="sizes")
     parser.add_argument("--detector", action="append", default=[], metavar="'KEY=VALUE ...'")
     parser.add_argument("--data", choices=tuple(DATA), default="val-dev", help="whose photos (tune on train-subset)")
-    parser.add_argument("--photos", type=int, default=40, help="photos to build from")
+    parser.add_argument("--photos", type=int, default=40, help="photos to build from (sharp: mosaics)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--large", type=float, default=0.10, help="sizes: large face / photo long side")
-    parser.add_argument("--min-face", type=int, default=40, help="rotated: smallest face scored (px)")
+    parser.add_argument("--min-face", type=int, default=40, help="rotated, sharp: smallest face scored (px)")
     parser.add_argument("--anonymise-threshold", type=float, help="default: the anonymise app's threshold")
     parser.add_argument("--no-anonymise", action="store_true", help="sizes: skip the anonymise column")
     add_json_argument(parser)
@@ -371,7 +433,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{gt_path}: not found (the {args.data} data is needed)")
     gt = read_ground_truth(gt_path)
     rng = np.random.default_rng(args.seed)
-    title = "Faces of every size: phone photos and close-ups" if args.mode == "sizes" else "Rotated photos"
+    title = {
+        "sizes": "Faces of every size: phone photos and close-ups",
+        "rotated": "Rotated photos",
+        "sharp": "Sharp 12 MP photos",
+    }[args.mode]
     record = Record(f"scale/photo_sizes/{args.mode}", title, sys.argv[1:] if argv is None else argv)
     if args.mode == "sizes":
         from retinakit.apps.anonymize import DEFAULT_THRESHOLD
@@ -391,6 +457,15 @@ def main(argv: list[str] | None = None) -> None:
             for c in configs:
                 score_sizes(c, photo)
         record.table(sizes_table(configs, len(names), not args.no_anonymise))
+    elif args.mode == "sharp":
+        count = min(args.photos, len(gt) // 16)
+        names = rng.permutation(sorted(gt))[: 16 * count].tolist()
+        record.note(f"{count} mosaics of 16 {args.data} photos each, drawn with seed {args.seed}")
+        configs = build_configs(args.detector, None)
+        for photo in sharp_photos(names, gt, count):
+            for c in configs:
+                score_sharp(c, photo, args.min_face)
+        record.table(sharp_table(configs, count, args.min_face))
     else:
         names = sorted(rng.choice(sorted(gt), size=min(args.photos, len(gt)), replace=False).tolist())
         record.note(f"{len(names)} {args.data} photos drawn with seed {args.seed}; rotations clockwise, boxes rotated")

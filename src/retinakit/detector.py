@@ -29,6 +29,7 @@ from retinakit.inference.preprocess import (
 )
 from retinakit.inference.scales import (
     ScaleConfig,
+    check_windows,
     detail_scale,
     faces_to_original,
     merge_scales,
@@ -391,17 +392,34 @@ class Detector:
         if len(factors) == 1 and detail == 1:
             return first
         # at the verification threshold: faint faces there confirm finer ones
-        passes = [(factors[0], first), *((factor, self._faint_pass(image, factor)) for factor in factors[1:])]
+        passes = [(factors[0], first), *((f, self._faint_pass(image, f)) for f in factors[1:])]
         evidence = None
-        if detail > 1 or needs_verification(factors, self._scales):  # a view at half size confirms the first pass
+        if detail > 1:  # a view at the detail scale confirms the first pass
             evidence = (factors[0] / 2, self._faint_pass(image, factors[0] / 2))
+        elif needs_verification(factors, self._scales):  # a view at half size, around the faces it checks
+            evidence = (factors[0] / 2, self._check_view(image, factors[0], first))
         post = self._post
-        merged = merge_scales(
-            passes, self._scales, post.score_threshold, post.nms_threshold, post.max_detections, evidence
-        )
+        rule = self._scales if detail > 1 else replace(self._scales, verify_size=self._scales.sharp_verify_size)
+        merged = merge_scales(passes, rule, post.score_threshold, post.nms_threshold, post.max_detections, evidence)
         if detail > 1:
             merged = merged[np.maximum(merged.widths, merged.heights) >= self._scales.detail_face * detail]
         return merged
+
+    def _check_view(self, image: np.ndarray, factor: float, first: Faces) -> Faces:
+        """The faces a view at half of ``factor`` sees where the first pass's faces need checking
+        (:func:`~retinakit.inference.scales.check_windows`), or in the whole view."""
+        h, w = image.shape[:2]
+        size = np.maximum(first.widths, first.heights)
+        checked = (size * factor / 2 >= self._scales.sharp_verify_size) & (size * factor < self._scales.keep_max)
+        windows = check_windows(first.boxes[checked], factor / 2, h, w, self._scales)
+        if windows is None:
+            return self._faint_pass(image, factor / 2)
+        parts = []
+        for x0, y0, x1, y1 in windows:
+            found = self._faint_pass(image[y0:y1, x0:x1], factor / 2)
+            shift = np.array([x0, y0], dtype=found.boxes.dtype)
+            parts.append(Faces(found.boxes + np.tile(shift, 2), found.scores, found.landmarks + shift))
+        return Faces.merge(parts) if parts else Faces.empty()
 
     def _faint_pass(self, image: np.ndarray, factor: float) -> Faces:
         """One pass over ``image`` resized by ``factor``, keeping faces down to the verification score."""
