@@ -67,6 +67,13 @@ def test_the_half_size_view_checks_the_first_pass_faces_from_32_px():
     merged = merge_scales([(1.0, fine), (0.25, empty), (0.0625, empty)], CONFIG, 0.5, 0.4, 750, half)
     # the second 40 px face is not seen there; the 30 px one (15 px at half size) is not checked
     np.testing.assert_allclose(merged.boxes, [[0, 0, 40, 40], [600, 0, 630, 30]])
+    # an 80 px face is 20 px in the next pass, which checks it: the half-size view does not
+    big = faces([[0, 0, 80, 80]], [0.9])
+    seen_next = faces([[0, 0, 80, 80]], [0.3])
+    merged = merge_scales([(1.0, big), (0.25, seen_next), (0.0625, empty)], CONFIG, 0.5, 0.4, 750, (0.5, empty))
+    assert len(merged) == 1
+    merged = merge_scales([(1.0, big), (0.25, empty), (0.0625, empty)], CONFIG, 0.5, 0.4, 750, (0.5, seen_next))
+    assert len(merged) == 0  # not seen by the next pass: dropped, whatever the half-size view saw
 
 
 def test_a_fragment_needs_a_much_larger_confident_container():

@@ -397,7 +397,7 @@ class Detector:
         if detail > 1:  # a view at the detail scale confirms the first pass
             evidence = (factors[0] / 2, self._faint_pass(image, factors[0] / 2))
         elif needs_verification(factors, self._scales):  # a view at half size, around the faces it checks
-            evidence = (factors[0] / 2, self._check_view(image, factors[0], first))
+            evidence = (factors[0] / 2, self._check_view(image, factors, first))
         post = self._post
         rule = self._scales if detail > 1 else replace(self._scales, verify_size=self._scales.sharp_verify_size)
         merged = merge_scales(passes, rule, post.score_threshold, post.nms_threshold, post.max_detections, evidence)
@@ -405,12 +405,15 @@ class Detector:
             merged = merged[np.maximum(merged.widths, merged.heights) >= self._scales.detail_face * detail]
         return merged
 
-    def _check_view(self, image: np.ndarray, factor: float, first: Faces) -> Faces:
-        """The faces a view at half of ``factor`` sees where the first pass's faces need checking
-        (:func:`~retinakit.inference.scales.check_windows`), or in the whole view."""
+    def _check_view(self, image: np.ndarray, factors: Sequence[float], first: Faces) -> Faces:
+        """The faces a view at half the first pass's size sees around the first pass's faces it checks
+        (those the next pass is too coarse to check; :func:`~retinakit.inference.scales.check_windows`),
+        or in the whole view."""
         h, w = image.shape[:2]
+        factor, rule = factors[0], self._scales
         size = np.maximum(first.widths, first.heights)
-        checked = (size * factor / 2 >= self._scales.sharp_verify_size) & (size * factor < self._scales.keep_max)
+        checked = (size * factor / 2 >= rule.sharp_verify_size) & (size * factor < rule.keep_max)
+        checked &= size * factors[1] < rule.sharp_verify_size
         windows = check_windows(first.boxes[checked], factor / 2, h, w, self._scales)
         if windows is None:
             return self._faint_pass(image, factor / 2)
