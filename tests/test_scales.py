@@ -172,6 +172,16 @@ def test_an_upscaled_photo_runs_at_twice_its_detail_scale(detector, portrait):
     assert len(found) == 1 and box_iou(found.boxes, expected[None])[0, 0] > 0.8
 
 
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.95])
+def test_an_upscaled_photo_returns_nothing_below_the_threshold(monkeypatch, crowd, threshold):
+    photo = cv2.resize(crowd, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 2560 px, faces 40-160 px
+    monkeypatch.setattr("retinakit.detector.detail_scale", lambda image, config: 4)  # its path, whatever the estimate
+    faint = Detector(precision="fp32", score_threshold=0.2).detect_bgr([photo])[0]
+    assert ((faint.scores >= 0.2) & (faint.scores < threshold)).any()  # faint faces a leak would return
+    found = Detector(precision="fp32", score_threshold=threshold).detect_bgr([photo])[0]
+    assert len(found) and (found.scores >= threshold).all()
+
+
 def test_an_upscaled_photo_keeps_only_faces_with_12_detail_pixels(monkeypatch):
     detector = Detector(precision="fp32")
     photo = np.zeros((2048, 2048, 3), np.uint8)
