@@ -31,6 +31,7 @@ from retinakit.inference.scales import (
     ScaleConfig,
     check_windows,
     detail_scale,
+    evidence_checks,
     faces_to_original,
     merge_scales,
     needs_verification,
@@ -393,28 +394,27 @@ class Detector:
             return first
         # at the verification threshold: faint faces there confirm finer ones
         passes = [(factors[0], first), *((f, self._faint_pass(image, f)) for f in factors[1:])]
+        rule = self._scales if detail > 1 else replace(self._scales, verify_size=self._scales.sharp_verify_size)
         evidence = None
         if detail > 1:  # a view at the detail scale confirms the first pass
             evidence = (factors[0] / 2, self._faint_pass(image, factors[0] / 2))
-        elif needs_verification(factors, self._scales):  # a view at half size, around the faces it checks
-            evidence = (factors[0] / 2, self._check_view(image, factors, first))
+        elif needs_verification(factors, rule):  # a view at half size, around the faces it checks
+            evidence = (factors[0] / 2, self._check_view(image, factors, first, rule))
         post = self._post
-        rule = self._scales if detail > 1 else replace(self._scales, verify_size=self._scales.sharp_verify_size)
         merged = merge_scales(passes, rule, post.score_threshold, post.nms_threshold, post.max_detections, evidence)
         if detail > 1:
             merged = merged[np.maximum(merged.widths, merged.heights) >= self._scales.detail_face * detail]
         return merged
 
-    def _check_view(self, image: np.ndarray, factors: Sequence[float], first: Faces) -> Faces:
+    def _check_view(self, image: np.ndarray, factors: Sequence[float], first: Faces, rule: ScaleConfig) -> Faces:
         """The faces a view at half the first pass's size sees around the first pass's faces it checks
-        (those the next pass is too coarse to check; :func:`~retinakit.inference.scales.check_windows`),
-        or in the whole view."""
+        under ``rule`` (:func:`~retinakit.inference.scales.evidence_checks`; windows from
+        :func:`~retinakit.inference.scales.check_windows`), or in the whole view."""
         h, w = image.shape[:2]
-        factor, rule = factors[0], self._scales
+        factor = factors[0]
         size = np.maximum(first.widths, first.heights)
-        checked = (size * factor / 2 >= rule.sharp_verify_size) & (size * factor < rule.keep_max)
-        checked &= size * factors[1] < rule.sharp_verify_size
-        windows = check_windows(first.boxes[checked], factor / 2, h, w, self._scales)
+        checked = evidence_checks(size, factors, factor / 2, rule) & (size * factor < rule.keep_max)
+        windows = check_windows(first.boxes[checked], factor / 2, h, w, rule)
         if windows is None:
             return self._faint_pass(image, factor / 2)
         parts = []

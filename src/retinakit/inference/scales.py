@@ -168,9 +168,7 @@ def merge_scales(
                 faces.boxes, passes[i + 1][1].boxes, config.verify_iou
             )
         if i == 0 and evidence is not None:  # the faces the next pass is too coarse to check
-            checked = size * evidence[0] >= config.verify_size
-            if checks_next:
-                checked &= size * passes[1][0] < config.verify_size
+            checked = evidence_checks(size, [f for f, _ in passes], evidence[0], config)
             keep &= ~checked | _seen(faces.boxes, evidence[1].boxes, config.verify_iou)
         if i > 0:
             keep &= size * passes[i - 1][0] >= config.handover
@@ -242,6 +240,16 @@ def check_windows(
     if area > config.check_share * height * width:
         return None
     return [(int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in merged if x1 > x0 and y1 > y0]
+
+
+def evidence_checks(size: np.ndarray, factors: Sequence[float], view_factor: float, config: ScaleConfig) -> np.ndarray:
+    """``(N,)`` bool: which first-pass faces of ``size`` (original pixels) a view at ``view_factor`` checks
+    in :func:`merge_scales`: those of at least ``verify_size`` there that the next pass (when it checks
+    at all) is too coarse to check."""
+    checked = size * view_factor >= config.verify_size
+    if len(factors) - 1 >= config.verify_passes:
+        checked &= size * factors[1] < config.verify_size
+    return checked
 
 
 def needs_verification(factors: Sequence[float], config: ScaleConfig) -> bool:
