@@ -139,6 +139,22 @@ def test_auto_finds_a_close_up_face_that_one_pass_breaks_into_fragments(detector
     assert not (len(single) == 1 and box_iou(single.boxes, expected[None])[0, 0] > 0.7)  # one pass does not
 
 
+def detect_with_shapes(detector: Detector, image: np.ndarray) -> tuple[Faces, list[tuple[int, int]]]:
+    """``detector``'s faces on ``image`` and the network-input shape of each of its passes, in order."""
+    shapes = []
+    infer = detector.infer
+
+    def spy(resized, frames, post=None):
+        shapes.append(resized[0].shape[:2])
+        return infer(resized, frames, post)
+
+    try:
+        detector.infer = spy
+        return detector.detect_bgr([image])[0], shapes
+    finally:
+        del detector.infer
+
+
 def test_detail_scale_tells_upscaled_photos_from_sharp_ones(portrait):
     def up(image, k):
         return cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
@@ -155,18 +171,7 @@ def test_an_upscaled_photo_runs_at_twice_its_detail_scale(detector, portrait):
 
     (expected,) = detector.detect_bgr([portrait])[0].boxes * 4
     photo = cv2.resize(portrait, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 2048 px, detail 4
-    shapes = []
-    infer = detector.infer
-
-    def spy(resized, frames, post=None):
-        shapes.append(resized[0].shape[:2])
-        return infer(resized, frames, post)
-
-    try:
-        detector.infer = spy
-        found = detector.detect_bgr([photo])[0]
-    finally:
-        del detector.infer
+    found, shapes = detect_with_shapes(detector, photo)
     # first pass at 1/2 (twice the detail scale), the coarser pass at 1/8, the check at 1/4 (the detail scale)
     assert shapes == [(1024, 1024), (256, 256), (512, 512)]
     assert len(found) == 1 and box_iou(found.boxes, expected[None])[0, 0] > 0.8
@@ -219,18 +224,7 @@ def sharp_photo(portrait) -> np.ndarray:
 
 def test_a_sharp_photo_is_checked_in_windows_with_the_whole_views_result(detector, sharp_photo):
     assert detail_scale(sharp_photo, CONFIG) == 1
-    shapes = []
-    infer = detector.infer
-
-    def spy(resized, frames, post=None):
-        shapes.append(resized[0].shape[:2])
-        return infer(resized, frames, post)
-
-    try:
-        detector.infer = spy
-        windowed = detector.detect_bgr([sharp_photo])[0]
-    finally:
-        del detector.infer
+    windowed, shapes = detect_with_shapes(detector, sharp_photo)
     whole = Detector(precision="fp32")
     whole._scales = ScaleConfig(check_share=0.0)
     expected = whole.detect_bgr([sharp_photo])[0]
