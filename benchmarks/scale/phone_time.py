@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.harness.data import VALDEV_IMAGES
 from benchmarks.harness.record import Record, Table, add_json_argument
 from benchmarks.harness.timing import call_ms, summary
+from benchmarks.scale.photo_sizes import mosaic
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,22 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     record.table(pairs_table(title, upscaled, auto, single, args.repeats))
     record.note("photos: " + ", ".join(f"{p.parent.name}/{p.stem}" for p in paths))
     everything = sorted(VALDEV_IMAGES.glob("*/*.jpg"))
-    mosaics = [mosaic(everything[i :: len(paths)][:16]) for i in range(len(paths))]
+    mosaics = [mosaic([cv2.imread(str(p)) for p in everything[i :: len(paths)][:16]])[0] for i in range(len(paths))]
     title = f"{len(mosaics)} sharp 12 MP mosaics (4 x 4 native 1000 x 750 crops of val-dev photos)"
     record.table(pairs_table(title, mosaics, auto, single, args.repeats))
     record.write(args.json)
-
-
-def mosaic(paths: list) -> np.ndarray:
-    """A 4000 x 3000 photo with detail down to its pixels: 4 x 4 centre crops of 1000 x 750 px, not resampled."""
-    out = np.zeros((3000, 4000, 3), np.uint8)
-    for i, path in enumerate(paths):
-        image = cv2.imread(str(path))
-        h, w = image.shape[:2]
-        crop = image[max(0, (h - 750) // 2) :][:750, max(0, (w - 1000) // 2) :][:, :1000]
-        y, x = i // 4 * 750, i % 4 * 1000
-        out[y : y + crop.shape[0], x : x + crop.shape[1]] = crop
-    return out
 
 
 def pairs_table(title: str, photos: list[np.ndarray], auto, single, repeats: int) -> Table:

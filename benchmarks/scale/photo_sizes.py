@@ -161,17 +161,22 @@ def close_up(
     crop = image[y0 : y0 + s, x0 : x0 + s]
     out, factor = upscaled(crop, int(rng.integers(2000, 4001)))
     window = np.array([x0, y0, x0 + s, y0 + s], dtype=np.float64)
-
-    def mapped(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        clipped = np.concatenate([np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], 1)
-        area = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), 1)
-        visible = area / np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], 1), 1e-9)
-        moved = (clipped - np.tile(window[:2], 2)) * factor
-        return moved[visible >= KEEP_VISIBLE], moved[(visible > 0) & (visible < KEEP_VISIBLE)]
-
-    kept, cut = mapped(faces)
-    kept_ignored, cut_ignored = mapped(ignored)
+    kept, cut = window_boxes(faces, window, factor=factor)
+    kept_ignored, cut_ignored = window_boxes(ignored, window, factor=factor)
     return out, kept, np.concatenate([kept_ignored, cut, cut_ignored])
+
+
+def window_boxes(
+    boxes: np.ndarray, window: np.ndarray, origin: tuple[float, float] = (0.0, 0.0), factor: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``boxes`` clipped to ``window`` (xyxy, in their image), in the pixels of a photo made of that
+    window scaled by ``factor`` with its top-left at ``origin``: those with at least ``KEEP_VISIBLE``
+    of their box inside, and those with some of it inside but less."""
+    clipped = np.concatenate([np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], 1)
+    area = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), 1)
+    visible = area / np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], 1), 1e-9)
+    moved = (clipped - np.tile(window[:2], 2)) * factor + np.tile(origin, 2)
+    return moved[visible >= KEEP_VISIBLE], moved[(visible > 0) & (visible < KEEP_VISIBLE)]
 
 
 def size_photos(names: list[str], gt: dict, seed: int) -> Iterator[Photo]:
@@ -200,34 +205,33 @@ def rotated_photos(names: list[str], gt: dict) -> Iterator[Photo]:
             yield Photo(f"{angle}", name, out, rotate_boxes(faces, angle, h, w), rotate_boxes(ignored, angle, h, w))
 
 
+def mosaic(photos: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[np.ndarray, tuple[int, int]]]]:
+    """A 4000 x 3000 photo with detail down to its pixels: 4 x 4 centre crops of 1000 x 750 px of up to
+    16 ``photos``, not resampled; per photo, its crop window (xyxy in it) and where that lands (x, y)."""
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    cells = []
+    for i, photo in enumerate(photos[:16]):
+        h, w = photo.shape[:2]
+        y0, x0 = max(0, (h - 750) // 2), max(0, (w - 1000) // 2)
+        crop = photo[y0 : y0 + 750, x0 : x0 + 1000]
+        cy, cx = i // 4 * 750, i % 4 * 1000
+        image[cy : cy + crop.shape[0], cx : cx + crop.shape[1]] = crop
+        cells.append((np.array([x0, y0, x0 + crop.shape[1], y0 + crop.shape[0]], dtype=np.float64), (cx, cy)))
+    return image, cells
+
+
 def sharp_photos(names: list[str], gt: dict, count: int) -> Iterator[Photo]:
-    """``count`` sharp 12 MP photos: mosaics of 4 x 4 centre crops (1000 x 750, not resampled) of 16
-    photos each, with their boxes (a face with less than 60 % of its box in the crop is ignored)."""
+    """``count`` sharp 12 MP photos: :func:`mosaic` of 16 photos each, with their boxes (a face with less
+    than 60 % of its box in the crop is ignored)."""
     for g in range(count):
         group = names[16 * g : 16 * g + 16]
-        image = np.zeros((3000, 4000, 3), np.uint8)
+        image, cells = mosaic([cv2.imread(str(ROOT / "images" / f"{name}.jpg")) for name in group])
         faces, ignored = [np.zeros((0, 4))], [np.zeros((0, 4))]
-        for i, name in enumerate(group):
-            photo = cv2.imread(str(ROOT / "images" / f"{name}.jpg"))
-            h, w = photo.shape[:2]
-            y0, x0 = max(0, (h - 750) // 2), max(0, (w - 1000) // 2)
-            crop = photo[y0 : y0 + 750, x0 : x0 + 1000]
-            cy, cx = i // 4 * 750, i % 4 * 1000
-            image[cy : cy + crop.shape[0], cx : cx + crop.shape[1]] = crop
-            window = np.array([x0, y0, x0 + crop.shape[1], y0 + crop.shape[0]], dtype=np.float64)
-            shift = np.array([cx - x0, cy - y0] * 2, dtype=np.float64)
+        for name, (window, origin) in zip(group, cells, strict=True):
             valid, invalid = gt[name]
-            for boxes, is_valid in ((valid, True), (invalid, False)):
-                low, high = np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])
-                clipped = np.concatenate([low, high], 1)
-                area = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), 1)
-                visible = area / np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], 1), 1e-9)
-                moved = clipped + shift
-                if is_valid:
-                    faces.append(moved[visible >= KEEP_VISIBLE])
-                    ignored.append(moved[(visible > 0) & (visible < KEEP_VISIBLE)])
-                else:
-                    ignored.append(moved[visible > 0])
+            kept, cut = window_boxes(valid, window, origin)
+            faces.append(kept)
+            ignored.extend([cut, *window_boxes(invalid, window, origin)])
         yield Photo("sharp 4000", f"mosaic {g}", image, np.concatenate(faces), np.concatenate(ignored))
 
 
@@ -323,12 +327,13 @@ def hidden_share(faces: np.ndarray, detected: np.ndarray, height: int, width: in
     return shares
 
 
-def score_sizes(config: Config, photo: Photo) -> None:
-    """Detect on one built photo and keep its found / false / ms / anonymise figures."""
+def score_photo(config: Config, photo: Photo, min_face: int = BIG) -> None:
+    """Detect on one built photo and keep its figures: found (faces of at least ``min_face``), false,
+    ms, and with an anonymiser the share of each such face hidden."""
     holder: list[Any] = []
     ms = call_ms(lambda: holder.append(config.detector.detect_bgr([photo.image])[0]))
     boxes = np.asarray(holder[0].boxes, dtype=np.float64).reshape(-1, 4)
-    big = photo.faces[short_side(photo.faces) >= BIG]
+    big = photo.faces[short_side(photo.faces) >= min_face]
     found = (iou(big, boxes).max(1) >= FOUND_IOU) if len(boxes) else np.zeros(len(big), bool)
     annotated = np.concatenate([photo.faces, photo.ignored])
     false = int((iou(boxes, annotated).max(1) < FALSE_IOU).sum()) if len(annotated) else len(boxes)
@@ -337,26 +342,6 @@ def score_sizes(config: Config, photo: Photo) -> None:
         anon = np.asarray(config.anonymiser.detect_bgr([photo.image])[0].boxes, dtype=np.float64).reshape(-1, 4)
         for share in hidden_share(big, anon, *photo.image.shape[:2]):
             config.add(photo.kind, hidden=share)
-
-
-def score_rotated(config: Config, photo: Photo, min_face: int) -> None:
-    holder: list[Any] = []
-    ms = call_ms(lambda: holder.append(config.detector.detect_bgr([photo.image])[0]))
-    boxes = np.asarray(holder[0].boxes, dtype=np.float64).reshape(-1, 4)
-    faces = photo.faces[short_side(photo.faces) >= min_face]
-    found = (iou(faces, boxes).max(1) >= FOUND_IOU) if len(boxes) else np.zeros(len(faces), bool)
-    config.add(photo.kind, ms=ms, found=found.sum(), big=len(faces))
-
-
-def score_sharp(config: Config, photo: Photo, min_face: int) -> None:
-    holder: list[Any] = []
-    ms = call_ms(lambda: holder.append(config.detector.detect_bgr([photo.image])[0]))
-    boxes = np.asarray(holder[0].boxes, dtype=np.float64).reshape(-1, 4)
-    faces = photo.faces[short_side(photo.faces) >= min_face]
-    found = (iou(faces, boxes).max(1) >= FOUND_IOU) if len(boxes) else np.zeros(len(faces), bool)
-    annotated = np.concatenate([photo.faces, photo.ignored])
-    false = int((iou(boxes, annotated).max(1) < FALSE_IOU).sum()) if len(annotated) else len(boxes)
-    config.add(photo.kind, ms=ms, found=found.sum(), big=len(faces), false=false)
 
 
 def sharp_table(configs: list[Config], n: int, min_face: int) -> Table:
@@ -455,7 +440,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         for photo in size_photos(names, gt, args.seed):
             for c in configs:
-                score_sizes(c, photo)
+                score_photo(c, photo)
         record.table(sizes_table(configs, len(names), not args.no_anonymise))
     elif args.mode == "sharp":
         count = min(args.photos, len(gt) // 16)
@@ -464,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         configs = build_configs(args.detector, None)
         for photo in sharp_photos(names, gt, count):
             for c in configs:
-                score_sharp(c, photo, args.min_face)
+                score_photo(c, photo, args.min_face)
         record.table(sharp_table(configs, count, args.min_face))
     else:
         names = sorted(rng.choice(sorted(gt), size=min(args.photos, len(gt)), replace=False).tolist())
@@ -472,7 +457,7 @@ def main(argv: list[str] | None = None) -> None:
         configs = build_configs(args.detector, None)
         for photo in rotated_photos(names, gt):
             for c in configs:
-                score_rotated(c, photo, args.min_face)
+                score_photo(c, photo, args.min_face)
         record.table(rotated_table(configs, len(names), args.min_face))
     record.write(args.json)
 
