@@ -248,3 +248,14 @@ def test_earlier_spellings_still_work_for_one_release(astronaut_rgb, detector, t
     cv2.imwrite(str(photo), astronaut_rgb[:, :, ::-1])
     assert main(["anonymise", str(photo), "-o", str(tmp_path / "out"), "--no-progress"]) == 0
     assert (tmp_path / "out" / "a.png").exists()
+
+
+def test_a_video_is_measured_for_its_detail_scale_once(tmp_path, face_clip, monkeypatch):
+    import retinakit.detector as module
+    from retinakit import Detector
+
+    measured = []
+    real = module.detail_scale
+    monkeypatch.setattr(module, "detail_scale", lambda image, config: measured.append(1) or real(image, config))
+    (record,) = anonymize_paths([face_clip[0]], tmp_path / "out", Detector(precision="fp32"), threshold=0.3)
+    assert record["bad_frames"] == [7] and len(measured) == 1  # 19 frames detected, measured on the first

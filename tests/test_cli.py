@@ -68,6 +68,18 @@ def test_bad_option_values_give_a_clear_error(image_dir, capsys):
     assert "score_threshold" not in err
 
 
+def test_detail_flag(image_dir, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        main(["detect", str(image_dir), "--detail", "3", "--no-progress"])
+    assert "--detail: expected auto, 1, 4 or 8, got '3'" in capsys.readouterr().err
+    import retinakit.detector as module
+
+    seen, real = [], module.Detector
+    monkeypatch.setattr(module, "Detector", lambda **options: seen.append(options) or real(**options))
+    main(["detect", str(image_dir / "a_astronaut.jpg"), "--detail", "8", "--no-progress"])
+    assert seen and seen[0]["detail"] == 8
+
+
 def test_missing_weights_file_is_reported(image_dir, capsys):
     assert main(["detect", str(image_dir), "--weights", "nowhere.onnx", "--no-progress"]) == 1
     assert "nowhere.onnx" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from retinakit import Detector, Faces
 from retinakit.inference.scales import (
     ScaleConfig,
+    add_lone_faces,
     check_windows,
     detail_scale,
     faces_to_original,
@@ -198,6 +199,93 @@ def test_an_upscaled_photo_keeps_only_faces_with_12_detail_pixels(monkeypatch):
     assert found.boxes.tolist() == [[800, 800, 1000, 1000]]
     monkeypatch.setattr("retinakit.detector.detail_scale", lambda image, config: 1)  # a sharp photo keeps both
     assert len(detector.detect_bgr([photo])[0]) == 2
+
+
+def passes_run(detector: Detector, image: np.ndarray) -> list[tuple[int, int]]:
+    """The network-input shape of each pass ``detector`` runs on ``image`` (the network not run: no faces)."""
+    shapes = []
+
+    def spy(resized, frames, post=None):
+        shapes.append(resized[0].shape[:2])
+        return [Faces.empty() for _ in resized]
+
+    detector.infer = spy
+    try:
+        detector.detect_bgr([image])
+    finally:
+        del detector.infer
+    return shapes
+
+
+def test_the_detail_option_overrides_the_estimate(portrait):
+    upscaled = cv2.resize(portrait, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 2048 px, detail 4
+    sharp = np.tile(portrait, (4, 4, 1))  # 2048 px, detail 1
+    # measured: the upscaled photo's first pass at 1/2, the sharp one's at the original size
+    assert passes_run(Detector(), upscaled)[0] == (1024, 1024)
+    assert passes_run(Detector(), sharp)[0] == (2048, 2048)
+    assert passes_run(Detector(detail=1), upscaled)[0] == (2048, 2048)  # forced sharp
+    assert passes_run(Detector(detail=8), sharp)[0] == (512, 512)  # forced 8x upscaled: 2/8
+    assert Detector(detail=4).detail_scale(sharp) == 4
+    assert Detector(resize="single", detail=4).detail_scale(sharp) == 1  # single pass: not used
+    for bad in (2, 3, "8", True):
+        with pytest.raises(ValueError, match="detail must be"):
+            Detector(detail=bad)
+
+
+def test_turned_copies_take_the_originals_detail_scale(monkeypatch, portrait):
+    import retinakit.detector as module
+
+    measured = []
+
+    def once(image, config):  # 4 for the first image measured, 1 for any other
+        measured.append(image.shape[:2])
+        return 4 if len(measured) == 1 else 1
+
+    monkeypatch.setattr(module, "detail_scale", once)
+    photo = np.zeros((2048, 2560, 3), np.uint8)
+    shapes = passes_run(Detector(orientations=(0, 90, 180, 270)), photo)
+    assert measured == [(2048, 2560)]  # the photo, once, not each turned copy
+    # every angle runs the upscaled path: its first pass at 1/2 (1024 x 1280, or turned 1280 x 1024)
+    firsts = [shape for shape in shapes if max(shape) == 1280]
+    assert firsts == [(1024, 1280), (1280, 1024), (1024, 1280), (1280, 1024)]
+
+
+def test_lone_faces_of_the_detail_view_by_hand():
+    merged = faces([[0, 0, 400, 400]], [0.9])
+    # the view at 1/4: sizes there 100, 50, 37.5, 125 and 120 px
+    view = faces(
+        [[10, 0, 410, 400], [1000, 0, 1200, 200], [2000, 0, 2150, 150], [3000, 0, 3500, 500], [0, 1000, 480, 1480]],
+        [0.99, 0.95, 0.95, 0.7, 0.85],
+    )
+    config = ScaleConfig(handover=300, keep_max=450, lone_score=0.8, lone_iou=0.3)
+    # 150 px (handover / 2) to 450 px in the view at 1/4: 600 to 1800 px here
+    boxes = [[0, 1000, 700, 1700], [3000, 0, 3650, 650], [5000, 0, 7000, 2000], [0, 3000, 620, 3600]]
+    big = faces(boxes, [0.9, 0.7, 0.95, 0.97])
+    out = add_lone_faces(merged, (0.25, big), config, 0.5, 750)
+    # kept: the 700 px face at 0.9 and the 620 x 600 one at 0.97 (no overlap); not the 650 px one
+    # at 0.7 (< lone_score), nor the 2000 px one (500 px in the view, >= keep_max)
+    np.testing.assert_allclose(out.scores, [0.97, 0.9, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(out.boxes[0], [0, 3000, 620, 3600])
+    # one overlapping a returned face (IoU >= 0.3) is not added; below 150 px in the view neither
+    assert len(add_lone_faces(faces([[0, 1000, 700, 1700]], [0.6]), (0.25, big[:1]), config, 0.5, 750)) == 1
+    assert len(add_lone_faces(merged, (0.25, view), config, 0.5, 750)) == 1
+    # the threshold holds: at 0.95 only the 0.97 face could be added
+    assert add_lone_faces(Faces.empty(), (0.25, big), config, 0.95, 750).scores.tolist() == pytest.approx([0.97])
+
+
+def test_an_upscaled_photo_returns_a_face_only_its_detail_view_sees(monkeypatch):
+    detector = Detector(precision="fp32")
+    photo = np.zeros((2048, 2048, 3), np.uint8)
+    monkeypatch.setattr("retinakit.detector.detail_scale", lambda image, config: 4)
+    face = faces([[600, 600, 1400, 1400]], [0.95])  # 800 px: 200 px in the view at 1/4
+
+    def passes(resized, frames, post=None):  # only the 512 px view (1/4, the detail scale) sees it
+        return [face if resized[0].shape[0] == 512 else Faces.empty()]
+
+    monkeypatch.setattr(detector, "_infer_or_split", passes)
+    assert detector.detect_bgr([photo])[0].boxes.tolist() == [[600, 600, 1400, 1400]]
+    detector._scales = ScaleConfig(lone_score=1.01)  # no lone faces: the first pass and the next miss it
+    assert len(detector.detect_bgr([photo])[0]) == 0
 
 
 def test_check_windows_by_hand():

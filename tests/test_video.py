@@ -60,3 +60,23 @@ def test_bad_video_is_reported(tmp_path, detector, capsys):
         list(detect_video(bad, detector))
     assert main(["detect", str(bad), "--no-progress"]) == 1
     assert "broken.mp4" in capsys.readouterr().err
+
+
+def test_the_detail_scale_is_measured_once_per_video(video, monkeypatch):
+    import retinakit.detector as module
+    from retinakit import Detector
+    from retinakit.apps.video import per_video_detail
+
+    measured = []
+    real = module.detail_scale
+    monkeypatch.setattr(module, "detail_scale", lambda image, config: measured.append(1) or real(image, config))
+    records = list(detect_video(video, Detector(precision="fp32"), every=3))
+    assert len(records) == 10 and measured == [1]  # the first frame only, not each of the ten
+    # the first decodable frame decides; the frames pass on unchanged, undecodable ones included
+    monkeypatch.setattr(module, "detail_scale", lambda image, config: 4 if image.shape[0] == 2 else 1)
+    frames = [(0, 0.0, None), (1, 0.1, np.zeros((2, 3, 3), np.uint8)), (2, 0.2, np.zeros((5, 5, 3), np.uint8))]
+    base = Detector(precision="fp32")
+    fixed, passed = per_video_detail(base, frames)
+    assert fixed.config.detail == 4 and fixed.backend is base.backend and list(passed) == frames
+    given = Detector(precision="fp32", detail=1)
+    assert per_video_detail(given, frames)[0] is given

@@ -29,6 +29,7 @@ from retinakit.inference.preprocess import (
 )
 from retinakit.inference.scales import (
     ScaleConfig,
+    add_lone_faces,
     check_windows,
     detail_scale,
     evidence_checks,
@@ -88,7 +89,10 @@ class DetectorConfig:
     WIDER FACE protocols pin it). ``orientations``: angles (degrees counter-clockwise, multiples of
     90) at which the image is also run, merged, each face tagged with its angle (default ``(0,)``:
     upright only); ``"auto"`` picks the one angle whose quick low-resolution pass finds the most
-    confident faces, then runs that one. The thresholds
+    confident faces, then runs that one. ``detail`` (with ``resize="auto"``): how many pixels of the
+    image one pixel of its detail spans: ``"auto"`` (default) measures it per image from a 2048 px
+    long side (:func:`~retinakit.inference.scales.detail_scale`); 1 treats every image as sharp, 4 or 8
+    as upscaled that many times (a digital zoom, an upscaled scan), which changes the passes run. The thresholds
     are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size`` and
     ``batch_pixels``: at most this many images and network-input pixels (padded) per forward pass
     (memory grows with the pixels: see :meth:`Detector.detect_bgr`). ``scales`` / ``flip`` / ``tta_max_side`` /
@@ -110,6 +114,7 @@ class DetectorConfig:
     max_side: int | None = None
     resize: Literal["auto", "single"] = "auto"
     orientations: tuple[int, ...] | Literal["auto"] = (0,)
+    detail: Literal["auto", 1, 4, 8] = "auto"
     batch_size: int = 8
     batch_pixels: int = 4_000_000
     scales: tuple[int, ...] = ()
@@ -131,6 +136,8 @@ class DetectorConfig:
             if not angles or any(a % 90 or not 0 <= a < 360 for a in angles) or len(set(angles)) != len(angles):
                 raise ValueError(f"orientations must be distinct angles among 0, 90, 180, 270 or 'auto', got {angles}")
             object.__setattr__(self, "orientations", angles)
+        if self.detail not in ("auto", 1, 4, 8) or isinstance(self.detail, bool):
+            raise ValueError(f"detail must be 'auto', 1, 4 or 8, got {self.detail!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.batch_pixels < 1:
@@ -201,6 +208,18 @@ class Detector:
         self._resize = config.resize_policy
         self._tta = config.tta_config
         self._scales = ScaleConfig()
+
+    def with_options(self, **changes: object) -> Detector:
+        """A detector with these :class:`DetectorConfig` fields changed that shares this one's loaded model.
+
+        >>> detector = Detector()
+        >>> strict = detector.with_options(score_threshold=0.9)
+        >>> strict.backend is detector.backend, strict.config.score_threshold
+        (True, 0.9)
+        """
+        derived = Detector(self.config, backend_instance=self.backend, **changes)
+        derived._scales = self._scales
+        return derived
 
     @property
     def model_config(self) -> ModelConfig:
@@ -349,8 +368,25 @@ class Detector:
             return [self._detect_oriented(image) for image in images]
         return self._detect_upright(images)
 
-    def _detect_upright(self, images: Sequence[np.ndarray]) -> list[Faces]:
-        """:meth:`detect_bgr` without rotations: TTA, or the first pass (batched) plus the coarser passes."""
+    def detail_scale(self, image: np.ndarray) -> int:
+        """How many pixels of ``image`` (BGR array) one pixel of its detail spans, as this detector
+        treats it: 1, 4 or 8 (:attr:`DetectorConfig.detail`, measured by
+        :func:`~retinakit.inference.scales.detail_scale` when ``"auto"``; always 1 with TTA or
+        ``resize="single"``, which do not use it).
+
+        >>> Detector().detail_scale(np.zeros((480, 640, 3), np.uint8))  # below 2048 px: not measured
+        1
+        """
+        if self._tta.enabled or self.config.resize != "auto":
+            return 1
+        if self.config.detail != "auto":
+            return int(self.config.detail)
+        return detail_scale(image, self._scales)
+
+    def _detect_upright(self, images: Sequence[np.ndarray], details: Sequence[int] | None = None) -> list[Faces]:
+        """:meth:`detect_bgr` without rotations: TTA, or the first pass (batched) plus the coarser passes.
+
+        ``details``: each image's detail scale, when already known (a turned copy has its original's)."""
         if self._tta.enabled:
             threshold = self._post.score_threshold
             merged = [
@@ -358,7 +394,8 @@ class Detector:
             ]
             return [faces[faces.scores >= threshold] for faces in merged]  # the threshold holds after voting too
         auto = self.config.resize == "auto"
-        details = [detail_scale(im, self._scales) if auto else 1 for im in images]
+        if details is None:
+            details = [self.detail_scale(im) for im in images]
         batched = [i for i, detail in enumerate(details) if detail == 1]  # upscaled photos run on their own
         resized, frames = {}, {}
         for i in batched:
@@ -382,7 +419,9 @@ class Detector:
 
         ``detail`` > 1 (an upscaled photo, :func:`~retinakit.inference.scales.detail_scale`): ``first``
         is not run yet; the first pass runs at twice the detail scale and is checked against a view at
-        the detail scale, and faces too small at that scale to hold a face's detail are dropped."""
+        the detail scale, faces too small at that scale to hold a face's detail are dropped, and the
+        faces that view sees clearly and no pass returned are added
+        (:func:`~retinakit.inference.scales.add_lone_faces`)."""
         h, w = image.shape[:2]
         factor = self._resize.scale(h, w)
         if detail > 1:
@@ -404,6 +443,8 @@ class Detector:
         merged = merge_scales(passes, rule, post.score_threshold, post.nms_threshold, post.max_detections, evidence)
         if detail > 1:
             merged = merged[np.maximum(merged.widths, merged.heights) >= self._scales.detail_face * detail]
+            assert evidence is not None
+            merged = add_lone_faces(merged, evidence, self._scales, post.score_threshold, post.max_detections)
         return merged
 
     def _check_view(self, image: np.ndarray, factors: Sequence[float], first: Faces, rule: ScaleConfig) -> Faces:
@@ -438,8 +479,10 @@ class Detector:
         """Faces found with the image turned by each of the configured angles, mapped back and merged."""
         h, w = image.shape[:2]
         angles = (self.pick_orientation(image),) if self.config.orientations == "auto" else self.config.orientations
+        detail = [self.detail_scale(image)]  # one photo, one detail scale, however it is turned
         parts = [
-            faces_to_original(self._detect_upright([rotate_image(image, angle)])[0], angle, h, w) for angle in angles
+            faces_to_original(self._detect_upright([rotate_image(image, angle)], detail)[0], angle, h, w)
+            for angle in angles
         ]
         return nms_merge(parts, self._post.nms_threshold, self._post.max_detections)
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from retinakit.apps.files import OutputNames
 from retinakit.apps.track import FaceTracker, TrackerConfig
+from retinakit.apps.video import per_video_detail
 from retinakit.core.images import read_image
 from retinakit.detector import Detector
 from retinakit.errors import VideoError
@@ -148,7 +149,8 @@ def anonymize_video(
     predicted through short gaps; without it, each frame's faces scoring at least ``threshold``.
     A frame that cannot be decoded, or whose detection fails, is written black and listed in
     ``bad_frames`` (a face is never shown unhidden). The sidecar's
-    ``frames`` lists the frames in which something was hidden.
+    ``frames`` lists the frames in which something was hidden. With the detector's ``detail`` at
+    ``"auto"``, the detail scale of the first decodable frame holds for the whole video.
     """
     capture = open_capture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -158,6 +160,7 @@ def anonymize_video(
     count = 0
     try:
         frames: Iterable[Frame] = progress(read_frames(capture), total)
+        detector, frames = per_video_detail(detector, frames)
         for outcome in detector.stream(frames, frame_image, readahead=0):
             index = outcome.item[0]
             count = index + 1

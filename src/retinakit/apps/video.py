@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,9 @@ def detect_video(
     :class:`~retinakit.apps.track.FaceTracker` fed every processed frame; the faces are then the
     tracked faces detected in that frame, each with its ``track_id`` (run the detector at the
     tracker's ``low_threshold``). A frame whose detection fails gives a record with ``error``
-    instead of ``faces``; a frame that cannot be decoded is skipped.
+    instead of ``faces``; a frame that cannot be decoded is skipped. With the detector's ``detail`` at
+    ``"auto"``, the detail scale is measured once, on the first decodable frame, and held for the whole
+    video.
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
@@ -51,6 +54,7 @@ def detect_video(
         if progress is not None:
             frames = progress(frames, total)
         name = os.fspath(source)
+        detector, frames = per_video_detail(detector, frames)
         last = -1
         for outcome in detector.stream(frames, frame_image, readahead=0):
             if outcome.error is not None or outcome.image is None or outcome.faces is None:
@@ -79,6 +83,22 @@ def detect_video(
         capture.release()
         if writer is not None:
             writer.release()
+
+
+def per_video_detail(detector: Detector, frames: Iterable[Frame]) -> tuple[Detector, Iterator[Frame]]:
+    """With ``detail="auto"``, the detector fixed at the detail scale of the video's first decodable frame,
+    so that every frame takes the same passes (a borderline source measured frame by frame could switch
+    between the sharp and the upscaled paths); the frames unchanged."""
+    frames = iter(frames)
+    if detector.config.detail != "auto":
+        return detector, frames
+    head: list[Frame] = []
+    for frame in frames:
+        head.append(frame)
+        if frame[2] is not None:
+            detail = detector.detail_scale(frame[2])
+            return detector.with_options(detail=detail), itertools.chain(head, frames)
+    return detector, iter(head)
 
 
 def _frame_record(

@@ -110,6 +110,16 @@ def orientation_list(text: str) -> tuple[int, ...] | str:
         raise argparse.ArgumentTypeError(f"expected 'auto' or angles such as 0,90,180,270, got {text!r}") from None
 
 
+def detail_value(text: str) -> int | str:
+    """``auto``, 1, 4 or 8 for ``--detail``."""
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if value in ("1", "4", "8"):
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected auto, 1, 4 or 8, got {text!r}")
+
+
 def add_detector_flags(
     p: argparse.ArgumentParser, default_threshold: float | None, shown: Any = None, resize_note: str | None = None
 ) -> None:
@@ -195,6 +205,13 @@ def _add_resize_flags(g: Any, d: Any, note: str | None) -> None:
         type=orientation_list,
         help="also detect with the image turned by these angles (counter-clockwise), e.g. 0,90,180,270, or auto "
         f"to pick the upright one {default(d.orientations)}",
+    )
+    g.add_argument(
+        "--detail",
+        metavar="auto|1|4|8",
+        type=detail_value,
+        help="with --resize auto: pixels per pixel of real detail; auto measures it per image (video: on the "
+        f"first frame), 1 treats images as sharp, 4 or 8 as upscaled that many times {default(d.detail)}",
     )
     g.add_argument("--batch-size", type=int, help=f"images per forward pass {default(d.batch_size)}")
     g.add_argument(
