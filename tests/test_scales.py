@@ -165,6 +165,11 @@ def test_detail_scale_tells_upscaled_photos_from_sharp_ones(portrait):
     assert detail_scale(up(portrait, 4), CONFIG) == 4
     assert detail_scale(up(portrait, 8), CONFIG) == 8
     assert detail_scale(up(portrait, 4)[:2000, :2000], CONFIG) == 1  # below detail_from: not measured
+    # a rough JPEG upscaled 3.9x: its lowest ratio is at 2, but at 4 the ratio is below detail_ratio
+    _, jpeg = cv2.imencode(".jpg", np.tile(portrait, (2, 2, 1)), [cv2.IMWRITE_JPEG_QUALITY, 30])
+    rough = up(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), 3.9)
+    assert detail_scale(rough, CONFIG) == 4
+    assert detail_scale(rough, ScaleConfig(detail_ratio=0)) == 1  # the lowest ratio alone
 
 
 def test_an_upscaled_photo_runs_at_twice_its_detail_scale(detector, portrait):

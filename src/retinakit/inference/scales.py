@@ -75,8 +75,9 @@ class ScaleConfig:
       holds for upscaled photos (see ``detail_from``); a photo with detail down to its pixels is
       checked with ``sharp_verify_size`` (32) instead: there a face seen at 16 px in a coarser view is
       at the edge of what the network finds at all, and requiring it lost real faces.
-    - ``detail_from``, ``detail_face``: an image whose long side is at least ``detail_from`` has its
-      detail scale estimated (:func:`detail_scale`); one whose detail is 4 or 8 times coarser than its
+    - ``detail_from``, ``detail_face``, ``detail_ratio``: an image whose long side is at least
+      ``detail_from`` has its detail scale estimated (:func:`detail_scale`, which ``detail_ratio``
+      tunes); one whose detail is 4 or 8 times coarser than its
       pixels (upscaled, digitally zoomed) runs its first pass at twice its detail scale, is checked
       against a view at its detail scale, and keeps only faces at least ``detail_face`` pixels across at
       that scale (12: smaller ones have too little detail to tell a face from a texture).
@@ -110,11 +111,17 @@ class ScaleConfig:
     px 78.6 % / 11.25, from 32 px (``sharp_verify_size``) 85.9 % / 12.00, no checks 87.5 % / 13.00;
     the half-size view only for the faces the next pass cannot check: 85.9 % / 12.17 in 1.21x the
     time of one pass (1.45x when it checked every face). The fourth round (the same 230 training
-    photos, passes cached and re-merged): returning the detail view's lone faces took found from 94.6
-    / 91.2 / 93.6 to 95.4 / 91.7 / 94.2 % and from 94.2 / 90.4 / 92.9 to 94.7 / 91.9 / 93.5 % with the
-    false faces unchanged (0.39 / 0.29 / 0.10 and 0.18 / 0.16 -> 0.17 / 0.05); at ``lone_score`` 0.6
-    they rose to 0.41 / 0.32 / 0.10 and 0.18 / 0.19 / 0.06, at 0.9 faces were lost; faces from 16 px
-    in the view instead of 150 added false faces and no found ones.
+    photos in two halves, 12 MP / 48 MP / close-ups, every pass cached and the rules re-merged):
+    returning the detail view's lone faces took found from 94.6 / 91.2 / 93.6 to 95.4 / 91.7 / 94.2 %
+    and from 94.2 / 90.4 / 92.9 to 94.7 / 91.9 / 93.5 %, the false faces a photo from 0.39 / 0.29 /
+    0.10 to 0.39 / 0.29 / 0.10 and from 0.18 / 0.16 / 0.05 to 0.18 / 0.17 / 0.05; at ``lone_score``
+    0.6 they rose to 0.41 / 0.32 / 0.10 and 0.18 / 0.19 / 0.06, at 0.9 faces were lost; faces from 16
+    px in the view instead of 150 added false faces and no found ones. ``detail_ratio`` 0.1 (before:
+    the lowest ratio alone) moved 12 of the 360 and 5 of the 330 built photos to a coarser detail and
+    took the false faces from 0.39 / 0.29 / 0.10 to 0.33 / 0.23 / 0.10 and from 0.18 / 0.17 / 0.05 to
+    0.16 / 0.17 / 0.04 (found 95.4 -> 95.0 % at 12 MP on the first half, otherwise unchanged); at 0.12
+    fewer still (0.25 / 0.23 on the first half), but the lowest ratio at 4 of 30 sharp mosaics
+    upscaled 2x was 0.121, too close: at 0.1 none of them, and none of 30 sharp mosaics, changes.
     """
 
     handover: float = 300.0
@@ -131,6 +138,7 @@ class ScaleConfig:
     verify_iou: float = 0.4
     detail_from: float = 2048.0
     detail_face: float = 12.0
+    detail_ratio: float = 0.1
     check_share: float = 0.25
     lone_score: float = 0.8
     lone_iou: float = 0.3
@@ -201,7 +209,10 @@ def detail_scale(image: np.ndarray, config: ScaleConfig) -> int:
     photo with detail down to its pixels loses the most, relative to the next size, already at ``k =
     2``; one upscaled ``k`` times loses almost nothing at ``k`` and much at ``2k``, so its ratio is
     lowest at ``k``. A ratio lowest at 2 (a sharp photo, or one upscaled only 2x) gives 1: only
-    clearly upscaled photos are treated as such. Images with a long side below ``detail_from`` give 1.
+    clearly upscaled photos are treated as such. A ratio at 4 or 8 below ``detail_ratio`` (the shrink
+    loses under a tenth of what the next one loses: almost no detail finer than ``k`` pixels) gives at
+    least that ``k`` wherever the lowest ratio lies (photos upscaled 3 to 4 times, or soft before they
+    were, whose lowest ratio is at 2). Images with a long side below ``detail_from`` give 1.
     """
     h, w = image.shape[:2]
     if max(h, w) < config.detail_from or min(h, w) < 3 * 64:
@@ -219,7 +230,11 @@ def detail_scale(image: np.ndarray, config: ScaleConfig) -> int:
                 lost[k] += float(np.square(grey[4:-4, 4:-4] - back[4:-4, 4:-4]).sum())
     ratios = {k: lost[k] / max(lost[2 * k], 1e-6) for k in (2, 4, 8)}
     best = min(ratios, key=lambda k: ratios[k])
-    return best if best >= 4 else 1
+    detail = best if best >= 4 else 1
+    for k in (4, 8):
+        if ratios[k] < config.detail_ratio:
+            detail = max(detail, k)
+    return detail
 
 
 def add_lone_faces(
