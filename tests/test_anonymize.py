@@ -259,3 +259,4 @@ def test_a_video_is_measured_for_its_detail_scale_once(tmp_path, face_clip, monk
     monkeypatch.setattr(module, "detail_scale", lambda image, config: measured.append(1) or real(image, config))
     (record,) = anonymize_paths([face_clip[0]], tmp_path / "out", Detector(precision="fp32"), threshold=0.3)
     assert record["bad_frames"] == [7] and len(measured) == 1  # 19 frames detected, measured on the first
+    assert json.loads((tmp_path / "out" / "walk.mp4.json").read_text())["detail"] == 1  # the held value

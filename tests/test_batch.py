@@ -468,3 +468,10 @@ def test_ray_cluster_loses_a_node_mid_job_and_a_one_cpu_cluster_finishes(tmp_pat
     assert lost["rows"] == 40 and lost["equal_to_reference"], lost
     one = figures["one_cpu"]
     assert (one["rc"], one["hung"], one["rows"], one["equal_to_reference"]) == (0, False, 40, True), one
+
+
+def test_job_settings_leave_out_a_default_detail_so_older_jobs_resume(tmp_path):
+    plain = BatchConfig(source=str(tmp_path), output=str(tmp_path / "out"))
+    assert "detail" not in plain.job_settings()["detector"]  # as written before the field existed
+    forced = BatchConfig(source=str(tmp_path), output=str(tmp_path / "out"), detector=DetectorConfig(detail=4))
+    assert forced.job_settings()["detector"]["detail"] == 4

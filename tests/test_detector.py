@@ -104,3 +104,11 @@ def test_val_dev_image_finds_the_annotated_faces(detector):
     faces = detector(root / "0--Parade" / "0_Parade_Parade_0_194.jpg")
     # the official ground truth lists 5 faces in this image; all are large and frontal
     assert len(faces[faces.scores > 0.9]) == 5
+
+
+def test_with_options_shares_the_model_and_refuses_to_change_it(detector):
+    derived = detector.with_options(score_threshold=0.8, detail=4)
+    assert derived.backend is detector.backend and derived.config.detail == 4
+    assert derived.config.score_threshold == 0.8 and detector.config.score_threshold == 0.5
+    with pytest.raises(ValueError, match=r"\['precision', 'weights'\] cannot change"):
+        detector.with_options(weights="other.onnx", precision="int8")

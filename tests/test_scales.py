@@ -170,6 +170,9 @@ def test_detail_scale_tells_upscaled_photos_from_sharp_ones(portrait):
     rough = up(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), 3.9)
     assert detail_scale(rough, CONFIG) == 4
     assert detail_scale(rough, ScaleConfig(detail_ratio=0)) == 1  # the lowest ratio alone
+    # flat images (a black frame, a grey card) have nothing to measure: 1, the path that loses no face
+    assert detail_scale(np.zeros((2160, 3840, 3), np.uint8), CONFIG) == 1
+    assert detail_scale(np.full((2160, 3840, 3), 128, np.uint8), CONFIG) == 1
 
 
 def test_an_upscaled_photo_runs_at_twice_its_detail_scale(detector, portrait):
@@ -271,11 +274,19 @@ def test_lone_faces_of_the_detail_view_by_hand():
     # at 0.7 (< lone_score), nor the 2000 px one (500 px in the view, >= keep_max)
     np.testing.assert_allclose(out.scores, [0.97, 0.9, 0.9], rtol=1e-6)
     np.testing.assert_allclose(out.boxes[0], [0, 3000, 620, 3600])
-    # one overlapping a returned face (IoU >= 0.3) is not added; below 150 px in the view neither
+    # one overlapping a returned face (IoU >= 0.3) is not added
     assert len(add_lone_faces(faces([[0, 1000, 700, 1700]], [0.6]), (0.25, big[:1]), config, 0.5, 750)) == 1
-    assert len(add_lone_faces(merged, (0.25, view), config, 0.5, 750)) == 1
-    # the threshold holds: at 0.95 only the 0.97 face could be added
+    # nor one holding a returned face (a head box around it, IoU 0.18) or lying inside one
+    around = faces([[0, 1000, 700, 1700]], [0.99])
+    assert len(add_lone_faces(faces([[200, 1200, 500, 1500]], [0.9]), (0.25, around), config, 0.5, 750)) == 1
+    assert len(add_lone_faces(faces([[-300, 700, 1000, 2000]], [0.9]), (0.25, around), config, 0.5, 750)) == 1
+    # the size bound: 596 px (149 in the view) is not added, 604 px (151) is, both at 0.99
+    sizes = faces([[0, 0, 596, 596], [1000, 0, 1604, 604]], [0.99, 0.99])
+    assert add_lone_faces(Faces.empty(), (0.25, sizes), config, 0.5, 750).boxes.tolist() == [[1000, 0, 1604, 604]]
+    assert len(add_lone_faces(merged, (0.25, view), config, 0.5, 750)) == 1  # all below 150 px in the view
+    # the threshold holds: at 0.95 only the 0.97 face could be added; max_detections too
     assert add_lone_faces(Faces.empty(), (0.25, big), config, 0.95, 750).scores.tolist() == pytest.approx([0.97])
+    assert add_lone_faces(merged, (0.25, big), config, 0.5, 1).scores.tolist() == pytest.approx([0.97])
 
 
 def test_an_upscaled_photo_returns_a_face_only_its_detail_view_sees(monkeypatch):

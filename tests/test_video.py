@@ -80,3 +80,7 @@ def test_the_detail_scale_is_measured_once_per_video(video, monkeypatch):
     assert fixed.config.detail == 4 and fixed.backend is base.backend and list(passed) == frames
     given = Detector(precision="fp32", detail=1)
     assert per_video_detail(given, frames)[0] is given
+    # no frame decodes: the detector as it is, the frames all passed on
+    broken = [(0, 0.0, None), (1, 0.1, None)]
+    same, passed = per_video_detail(base, broken)
+    assert same is base and list(passed) == broken

@@ -74,6 +74,10 @@ class Outcome(Generic[T]):
         return str(getattr(self.error, "reason", None) or self.error)
 
 
+#: the :class:`DetectorConfig` fields that decide the loaded model (what :meth:`Detector.with_options` keeps)
+MODEL_FIELDS = frozenset({"weights", "backend", "precision", "model", "device", "threads"})
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Everything that decides what a :class:`Detector` returns; CLI flags map onto these fields.
@@ -92,7 +96,8 @@ class DetectorConfig:
     confident faces, then runs that one. ``detail`` (with ``resize="auto"``): how many pixels of the
     image one pixel of its detail spans: ``"auto"`` (default) measures it per image from a 2048 px
     long side (:func:`~retinakit.inference.scales.detail_scale`); 1 treats every image as sharp, 4 or 8
-    as upscaled that many times (a digital zoom, an upscaled scan), which changes the passes run. The thresholds
+    as upscaled that many times (a digital zoom, an upscaled scan), which changes the passes run; a
+    value given applies to every image, whatever its size. The thresholds
     are those of :class:`~retinakit.inference.postprocess.PostprocessConfig`. ``batch_size`` and
     ``batch_pixels``: at most this many images and network-input pixels (padded) per forward pass
     (memory grows with the pixels: see :meth:`Detector.detect_bgr`). ``scales`` / ``flip`` / ``tta_max_side`` /
@@ -217,6 +222,9 @@ class Detector:
         >>> strict.backend is detector.backend, strict.config.score_threshold
         (True, 0.9)
         """
+        fixed = sorted(set(changes) & MODEL_FIELDS)
+        if fixed:
+            raise ValueError(f"with_options shares the loaded model, so {fixed} cannot change: build a new Detector")
         derived = Detector(self.config, backend_instance=self.backend, **changes)
         derived._scales = self._scales
         return derived

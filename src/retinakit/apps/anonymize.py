@@ -150,7 +150,8 @@ def anonymize_video(
     A frame that cannot be decoded, or whose detection fails, is written black and listed in
     ``bad_frames`` (a face is never shown unhidden). The sidecar's
     ``frames`` lists the frames in which something was hidden. With the detector's ``detail`` at
-    ``"auto"``, the detail scale of the first decodable frame holds for the whole video.
+    ``"auto"``, the detail scale of the first decodable frame holds for the whole video (the sidecar's
+    ``detail``).
     """
     capture = open_capture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -185,6 +186,7 @@ def anonymize_video(
         "frame_count": count,
         "threshold": threshold,
         "tracking": asdict(tracker) if tracker is not None else None,
+        "detail": detector.config.detail,
         "settings": asdict(config),
         "bad_frames": out.bad_frames,
         "frames": out.frames,

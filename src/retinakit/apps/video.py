@@ -88,7 +88,9 @@ def detect_video(
 def per_video_detail(detector: Detector, frames: Iterable[Frame]) -> tuple[Detector, Iterator[Frame]]:
     """With ``detail="auto"``, the detector fixed at the detail scale of the video's first decodable frame,
     so that every frame takes the same passes (a borderline source measured frame by frame could switch
-    between the sharp and the upscaled paths); the frames unchanged."""
+    between the sharp and the upscaled paths); the frames unchanged. A flat first frame (black) gives 1,
+    the sharp path, which loses no face; a frame that cannot be measured leaves the detector as it is
+    (each frame then measured, and a failure that frame's error)."""
     frames = iter(frames)
     if detector.config.detail != "auto":
         return detector, frames
@@ -96,7 +98,10 @@ def per_video_detail(detector: Detector, frames: Iterable[Frame]) -> tuple[Detec
     for frame in frames:
         head.append(frame)
         if frame[2] is not None:
-            detail = detector.detail_scale(frame[2])
+            try:
+                detail = detector.detail_scale(frame[2])
+            except Exception:  # an odd frame: the stream reports it, with the frame's index
+                return detector, itertools.chain(head, frames)
             return detector.with_options(detail=detail), itertools.chain(head, frames)
     return detector, iter(head)
 

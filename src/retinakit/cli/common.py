@@ -210,8 +210,9 @@ def _add_resize_flags(g: Any, d: Any, note: str | None) -> None:
         "--detail",
         metavar="auto|1|4|8",
         type=detail_value,
-        help="with --resize auto: pixels per pixel of real detail; auto measures it per image (video: on the "
-        f"first frame), 1 treats images as sharp, 4 or 8 as upscaled that many times {default(d.detail)}",
+        help="with --resize auto: pixels per pixel of real detail; auto measures it per image from a 2048 px long "
+        "side (video: on the first frame), 1 treats images as sharp, 4 or 8 as upscaled that many times (any "
+        f"size) {default(d.detail)}",
     )
     g.add_argument("--batch-size", type=int, help=f"images per forward pass {default(d.batch_size)}")
     g.add_argument(

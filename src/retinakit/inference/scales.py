@@ -148,6 +148,8 @@ class ScaleConfig:
             raise ValueError(f"need 16 <= handover <= keep_max, step > 1 and inside in (0, 1]: {self}")
         if not (0 <= self.verify_score < 1 and 0 < self.verify_iou <= 1 and self.verify_passes >= 1):
             raise ValueError(f"need verify_score in [0, 1), verify_iou in (0, 1], verify_passes >= 1: {self}")
+        if not (0 < self.lone_iou <= 1 and 0 <= self.detail_ratio < 1 and self.detail_face >= 0):
+            raise ValueError(f"need lone_iou in (0, 1], detail_ratio in [0, 1), detail_face >= 0: {self}")
 
 
 def pass_factors(height: int, width: int, factor: float, config: ScaleConfig) -> list[float]:
@@ -212,7 +214,8 @@ def detail_scale(image: np.ndarray, config: ScaleConfig) -> int:
     clearly upscaled photos are treated as such. A ratio at 4 or 8 below ``detail_ratio`` (the shrink
     loses under a tenth of what the next one loses: almost no detail finer than ``k`` pixels) gives at
     least that ``k`` wherever the lowest ratio lies (photos upscaled 3 to 4 times, or soft before they
-    were, whose lowest ratio is at 2). Images with a long side below ``detail_from`` give 1.
+    were, whose lowest ratio is at 2). Images with a long side below ``detail_from``, and flat ones
+    (a black frame: a shrink by 16 loses under one grey level squared a pixel), give 1.
     """
     h, w = image.shape[:2]
     if max(h, w) < config.detail_from or min(h, w) < 3 * 64:
@@ -228,6 +231,8 @@ def detail_scale(image: np.ndarray, config: ScaleConfig) -> int:
                 small = cv2.resize(grey, (side // k, side // k), interpolation=cv2.INTER_AREA)
                 back = cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC)
                 lost[k] += float(np.square(grey[4:-4, 4:-4] - back[4:-4, 4:-4]).sum())
+    if lost[16] < 1.0 * 9 * (side - 8) ** 2:  # under one grey level squared a pixel: flat, nothing to measure
+        return 1
     ratios = {k: lost[k] / max(lost[2 * k], 1e-6) for k in (2, 4, 8)}
     best = min(ratios, key=lambda k: ratios[k])
     detail = best if best >= 4 else 1
@@ -242,13 +247,19 @@ def add_lone_faces(
 ) -> Faces:
     """``merged`` (best first) with the faces of ``view`` (``(factor, faces in original pixels)``, the
     upscaled photo's view at its detail scale) that no face of ``merged`` overlaps, from half the
-    hand-over size to ``keep_max`` in the view and scoring at least ``lone_score`` (see :class:`ScaleConfig`)."""
+    hand-over size to ``keep_max`` in the view and scoring at least ``lone_score`` (see :class:`ScaleConfig`).
+
+    Overlapping means an IoU of at least ``lone_iou``, or one lying mostly (``inside``) in the other:
+    a lone face around a returned one is a head or a group, one inside it a fragment."""
     factor, faces = view
     size = np.maximum(faces.widths, faces.heights) * factor
     keep = (faces.scores >= max(score_threshold, config.lone_score)) & (size >= config.handover / 2)
     lone = faces[keep & (size < config.keep_max)]
     if len(lone) and len(merged):
-        lone = lone[box_iou(lone.boxes, merged.boxes).max(axis=1) < config.lone_iou]
+        apart = box_iou(lone.boxes, merged.boxes).max(axis=1) < config.lone_iou
+        apart &= ~_inside_any(lone.boxes, merged.boxes, config.inside)
+        apart &= ~_holds_any(lone.boxes, merged.boxes, config.inside)
+        lone = lone[apart]
     if len(lone) == 0:
         return merged
     union = Faces.merge([merged, lone])
@@ -321,6 +332,16 @@ def _inside_any(boxes: np.ndarray, containers: np.ndarray, share: float, ratio: 
     area = np.maximum(box_area(boxes), 1e-6)
     larger = box_area(containers)[None, :] >= ratio * area[:, None]
     return ((overlap / area[:, None] >= share) & larger).any(axis=1)
+
+
+def _holds_any(boxes: np.ndarray, inner: np.ndarray, share: float) -> np.ndarray:
+    """``(N,)`` bool: boxes that hold at least ``share`` of the area of one of ``inner``."""
+    if len(boxes) == 0 or len(inner) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    top_left = np.maximum(boxes[:, None, :2], inner[None, :, :2])
+    bottom_right = np.minimum(boxes[:, None, 2:], inner[None, :, 2:])
+    overlap = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
+    return (overlap / np.maximum(box_area(inner), 1e-6)[None, :] >= share).any(axis=1)
 
 
 def rotate_image(image: np.ndarray, angle: int) -> np.ndarray:

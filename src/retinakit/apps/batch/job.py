@@ -80,6 +80,8 @@ class BatchConfig:
         detector["scales"] = list(detector["scales"])
         if isinstance(detector["orientations"], tuple):  # as JSON keeps it, so a resume compares equal
             detector["orientations"] = list(detector["orientations"])
+        if detector["detail"] == "auto":  # the default, which jobs written before the field existed ran
+            del detector["detail"]
         return {
             "source": self.source,
             "root": self.root,
