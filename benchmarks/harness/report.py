@@ -72,12 +72,17 @@ def render(record: dict[str, Any]) -> str:
 
 
 def write_pages(records: list[Path], out: Path) -> list[Path]:
-    """Write one page per record and the index of all pages in ``out``; returns the pages written."""
+    """Write one page per record and the index of all pages in ``out``; returns the pages written.
+
+    Two records of one benchmark and day (two runs with other options) would share a page name: the
+    second and later get their JSON file's name added (``...-sizes-photo-sizes-60.md``)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in records:
         record = json.loads(path.read_text())
         page = out / f"{page_name(record)}.md"
+        if page in written:
+            page = out / f"{page_name(record)}-{re.sub(r'[^a-z0-9]+', '-', path.stem.lower()).strip('-')}.md"
         page.write_text(render(record))
         written.append(page)
     pages = []
