@@ -60,16 +60,22 @@ def box_area(boxes: Any) -> Any:
     return wh[:, 0] * wh[:, 1]
 
 
+def box_intersection(a: Any, b: Any) -> Any:
+    """Pairwise intersection areas ``(N, M)`` of xyxy boxes ``a (N, 4)`` and ``b (M, 4)`` (numpy or torch)."""
+    xp = array_module(a)
+    lt = xp.maximum(a[:, None, :2], b[None, :, :2])
+    rb = xp.minimum(a[:, None, 2:4], b[None, :, 2:4])
+    wh = _clip_min0(xp, rb - lt)
+    return wh[..., 0] * wh[..., 1]
+
+
 def box_iou(a: Any, b: Any) -> Any:
     """Pairwise IoU ``(N, M)`` of xyxy boxes ``a (N, 4)`` and ``b (M, 4)`` (continuous coordinates).
 
     numpy arrays or torch tensors (differentiable); pairs whose union is empty have IoU 0.
     """
     xp = array_module(a)
-    lt = xp.maximum(a[:, None, :2], b[None, :, :2])
-    rb = xp.minimum(a[:, None, 2:4], b[None, :, 2:4])
-    wh = _clip_min0(xp, rb - lt)
-    inter = wh[..., 0] * wh[..., 1]
+    inter = box_intersection(a, b)
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     if xp is np:
         return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)

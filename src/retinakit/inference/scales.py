@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from retinakit.core.boxes import box_area, box_iou, nms
+from retinakit.core.boxes import box_area, box_intersection, box_iou, nms
 from retinakit.result import Faces
 
 #: Rotations a detector may try, in degrees counter-clockwise.
@@ -326,9 +326,7 @@ def _inside_any(boxes: np.ndarray, containers: np.ndarray, share: float, ratio: 
     least ``ratio`` times their area."""
     if len(boxes) == 0 or len(containers) == 0:
         return np.zeros(len(boxes), dtype=bool)
-    top_left = np.maximum(boxes[:, None, :2], containers[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], containers[None, :, 2:])
-    overlap = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
+    overlap = box_intersection(boxes, containers)
     area = np.maximum(box_area(boxes), 1e-6)
     larger = box_area(containers)[None, :] >= ratio * area[:, None]
     return ((overlap / area[:, None] >= share) & larger).any(axis=1)
@@ -338,9 +336,7 @@ def _holds_any(boxes: np.ndarray, inner: np.ndarray, share: float) -> np.ndarray
     """``(N,)`` bool: boxes that hold at least ``share`` of the area of one of ``inner``."""
     if len(boxes) == 0 or len(inner) == 0:
         return np.zeros(len(boxes), dtype=bool)
-    top_left = np.maximum(boxes[:, None, :2], inner[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], inner[None, :, 2:])
-    overlap = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
+    overlap = box_intersection(boxes, inner)
     return (overlap / np.maximum(box_area(inner), 1e-6)[None, :] >= share).any(axis=1)
 
 
