@@ -19,6 +19,7 @@ from benchmarks.scale.photo_sizes import (
     read_ground_truth,
     rotate_boxes,
     sharp_photos,
+    size_photos,
 )
 
 
@@ -43,11 +44,48 @@ def test_close_up_maps_the_face_onto_its_pixels():
     image = np.zeros((400, 600, 3), np.uint8)
     image[150:250, 300:380] = 255  # one face, 80 x 100
     faces = np.array([[300.0, 150.0, 380.0, 250.0]])
-    crop, kept, cut = close_up(image, faces, np.zeros((0, 4)), np.random.default_rng(0))
-    assert crop.shape[0] == crop.shape[1] and 2000 <= crop.shape[0] <= 4000
+    crop, kept, cut, factor = close_up(image, faces, np.zeros((0, 4)), np.random.default_rng(0))
+    assert crop.shape[0] == crop.shape[1] and 2000 <= crop.shape[0] <= 4000 and factor > 6
     assert len(kept) == 1 and len(cut) == 0
     drawn = np.array(_bbox(crop[:, :, 0] > 127), float)
     assert np.abs(kept[0] - drawn).max() <= 0.01 * crop.shape[0]
+
+
+def test_as_given_photos_score_the_same_faces_unscaled(tmp_path, monkeypatch):
+    import benchmarks.scale.photo_sizes as module
+
+    (tmp_path / "images" / "e").mkdir(parents=True)
+    image = np.zeros((400, 600, 3), np.uint8)
+    image[150:250, 300:380] = 255  # one face, 80 x 100
+    cv2.imwrite(str(tmp_path / "images" / "e" / "0.png"), image)
+    (tmp_path / "images" / "e" / "0.png").rename(tmp_path / "images" / "e" / "0.jpg")
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    gt = {"e/0": (np.array([[300.0, 150.0, 380.0, 250.0]]), np.zeros((0, 4)))}
+    plain = {p.kind: p for p in size_photos(["e/0"], gt, 3)}
+    photos = {p.kind: p for p in size_photos(["e/0"], gt, 3, as_given=True)}
+    assert list(plain) == ["phone 4000", "phone 8000", "close-up"]
+    assert list(photos) == [
+        "phone 4000",
+        "as given, 4000's faces",
+        "phone 8000",
+        "as given, 8000's faces",
+        "close-up",
+        "close-up as given",
+    ]
+    for kind in plain:  # the upscaled photos do not change
+        assert np.array_equal(plain[kind].image, photos[kind].image) and photos[kind].min_face is None
+    for side in (4000, 8000):
+        given = photos[f"as given, {side}'s faces"]
+        assert given.image.shape == (400, 600, 3) and given.faces.tolist() == [[300.0, 150.0, 380.0, 250.0]]
+        assert given.min_face == pytest.approx(200 * 600 / side)  # 200 px in the upscaled photo
+    crop, upscaled = photos["close-up as given"], photos["close-up"]
+    side = crop.image.shape[0]
+    assert crop.image.shape[:2] == (side, side) and side < 400  # the crop itself, 1.6-3x the face
+    factor = upscaled.image.shape[0] / side
+    assert crop.faces * factor == pytest.approx(upscaled.faces, abs=1e-6)
+    assert crop.min_face == pytest.approx(200 / factor)
+    drawn = np.array(_bbox(crop.image[:, :, 0] > 127), float)
+    assert np.abs(crop.faces[0] - drawn).max() <= 1
 
 
 def test_sharp_mosaic_maps_the_faces_onto_its_pixels(tmp_path, monkeypatch):

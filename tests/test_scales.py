@@ -186,6 +186,54 @@ def test_an_upscaled_photo_runs_at_twice_its_detail_scale(detector, portrait):
     assert len(found) == 1 and box_iou(found.boxes, expected[None])[0, 0] > 0.8
 
 
+def test_flip_alone_runs_every_pass_of_the_ladder_plain_and_mirrored(detector, portrait):
+    from retinakit.core.boxes import box_iou
+
+    (expected,) = detector.detect_bgr([portrait])[0].boxes * 4
+    photo = cv2.resize(portrait, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 2048 px, detail 4
+    flipped = Detector(precision="fp32", flip=True)
+    views = []
+    infer = flipped.infer
+
+    def spy(resized, frames, post=None):
+        views.append(resized)
+        return infer(resized, frames, post)
+
+    flipped.infer = spy
+    found = flipped.detect_bgr([photo])[0]
+    # the upscaled photo's passes (as without flip), each as one forward pass of the view and its mirror
+    assert [views[0].shape[:2] for views in views] == [(1024, 1024), (256, 256), (512, 512)]
+    assert all(len(pair) == 2 and np.array_equal(pair[1], pair[0][:, ::-1]) for pair in views)
+    assert len(found) == 1 and box_iou(found.boxes, expected[None])[0, 0] > 0.8
+
+
+def test_flip_alone_finds_a_close_up_face_as_a_whole(detector, portrait):
+    """Before flip joined the ladder, flip=True ran one pass at the original size: fragments."""
+    from retinakit.core.boxes import box_iou
+
+    crop = portrait[20:250, 130:330]
+    (expected,) = detector.detect_bgr([crop])[0].boxes * 8
+    close_up = cv2.resize(crop, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # face ~750 px
+    found = Detector(precision="fp32", flip=True).detect_bgr([close_up])[0]
+    one_pass = Detector(precision="fp32", flip=True, resize="single").detect_bgr([close_up])[0]
+    assert len(found) == 1 and box_iou(found.boxes, expected[None])[0, 0] > 0.7
+    assert not (len(one_pass) == 1 and box_iou(one_pass.boxes, expected[None])[0, 0] > 0.7)
+
+
+def test_flip_alone_on_a_one_pass_image_is_the_tta_flip(crowd):
+    from retinakit.inference.tta import merge_passes, tta_passes
+
+    for threshold in (0.05, 0.15):  # the crowd's small faces score low
+        detector = Detector(precision="fp32", flip=True, score_threshold=threshold)
+        config = detector.config.tta_config
+        voted = merge_passes(tta_passes(detector, crowd, config), config, 750)
+        voted = voted[voted.scores >= threshold]
+        found = detector.detect_bgr([crowd])[0]
+        assert len(found) == len(voted) > 0
+        np.testing.assert_allclose(found.boxes, voted.boxes, atol=1e-4)
+        np.testing.assert_allclose(found.scores, voted.scores, atol=1e-6)
+
+
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.95])
 def test_an_upscaled_photo_returns_nothing_below_the_threshold(monkeypatch, crowd, threshold):
     photo = cv2.resize(crowd, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 2560 px, faces 40-160 px

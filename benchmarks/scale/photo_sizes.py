@@ -83,6 +83,7 @@ class Photo:
     image: np.ndarray
     faces: np.ndarray
     ignored: np.ndarray
+    min_face: float | None = None  # the smallest face scored, if not the mode's (the "as given" photos)
 
 
 def read_ground_truth(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -147,9 +148,10 @@ def upscaled(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
 
 
 def close_up(
-    image: np.ndarray, faces: np.ndarray, ignored: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A square crop around the largest face, upscaled to 2000-4000 px; the boxes mapped (see the docstring)."""
+    image: np.ndarray, faces: np.ndarray, ignored: np.ndarray, rng: np.random.Generator, factor: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A square crop around the largest face, upscaled to 2000-4000 px, the boxes mapped (see the
+    docstring), and the upscale factor; with ``factor`` 1 the same crop (the same draws) not upscaled."""
     h, w = image.shape[:2]
     face = faces[np.argmax(short_side(faces))]
     side = min(max(face[2] - face[0], face[3] - face[1]) * rng.uniform(1.6, 3.0), h, w)
@@ -159,11 +161,13 @@ def close_up(
     y0 = int(np.clip(round(cy - side / 2), 0, h - side))
     s = int(side)
     crop = image[y0 : y0 + s, x0 : x0 + s]
-    out, factor = upscaled(crop, int(rng.integers(2000, 4001)))
+    out, scale = upscaled(crop, int(rng.integers(2000, 4001)))
+    if factor is not None:
+        out, scale = crop, factor
     window = np.array([x0, y0, x0 + s, y0 + s], dtype=np.float64)
-    kept, cut = window_boxes(faces, window, factor=factor)
-    kept_ignored, cut_ignored = window_boxes(ignored, window, factor=factor)
-    return out, kept, np.concatenate([kept_ignored, cut, cut_ignored])
+    kept, cut = window_boxes(faces, window, factor=scale)
+    kept_ignored, cut_ignored = window_boxes(ignored, window, factor=scale)
+    return out, kept, np.concatenate([kept_ignored, cut, cut_ignored]), scale
 
 
 def window_boxes(
@@ -179,8 +183,10 @@ def window_boxes(
     return moved[visible >= KEEP_VISIBLE], moved[(visible > 0) & (visible < KEEP_VISIBLE)]
 
 
-def size_photos(names: list[str], gt: dict, seed: int) -> Iterator[Photo]:
-    """Phone 4000, phone 8000 and close-up photos of each name, built one at a time."""
+def size_photos(names: list[str], gt: dict, seed: int, as_given: bool = False) -> Iterator[Photo]:
+    """Phone 4000, phone 8000 and close-up photos of each name, built one at a time; with ``as_given``
+    also the photo and the close-up's crop at their own size, scoring the faces that are at least
+    ``BIG`` px in the phone 4000 / 8000 photo and in the close-up (the same faces, not upscaled)."""
     rng = np.random.default_rng(seed)
     for name in names:
         image = cv2.imread(str(ROOT / "images" / f"{name}.jpg"))
@@ -189,8 +195,17 @@ def size_photos(names: list[str], gt: dict, seed: int) -> Iterator[Photo]:
             big, factor = upscaled(image, side)
             yield Photo(f"phone {side}", name, big, faces * factor, ignored * factor)
             del big
-        crop, kept, cut = close_up(image, faces, ignored, rng)
+            if as_given:
+                yield Photo(f"as given, {side}'s faces", name, image, faces, ignored, BIG / factor)
+        state = rng.bit_generator.state
+        crop, kept, cut, factor = close_up(image, faces, ignored, rng)
         yield Photo("close-up", name, crop, kept, cut)
+        if as_given:
+            after = rng.bit_generator.state
+            rng.bit_generator.state = state  # the same crop, drawn again
+            native, kept, cut, _ = close_up(image, faces, ignored, rng, factor=1.0)
+            rng.bit_generator.state = after
+            yield Photo("close-up as given", name, native, kept, cut, BIG / factor)
 
 
 def rotated_photos(names: list[str], gt: dict) -> Iterator[Photo]:
@@ -333,7 +348,7 @@ def score_photo(config: Config, photo: Photo, min_face: int = BIG) -> None:
     holder: list[Any] = []
     ms = call_ms(lambda: holder.append(config.detector.detect_bgr([photo.image])[0]))
     boxes = np.asarray(holder[0].boxes, dtype=np.float64).reshape(-1, 4)
-    big = photo.faces[short_side(photo.faces) >= min_face]
+    big = photo.faces[short_side(photo.faces) >= (min_face if photo.min_face is None else photo.min_face)]
     found = (iou(big, boxes).max(1) >= FOUND_IOU) if len(boxes) else np.zeros(len(big), bool)
     annotated = np.concatenate([photo.faces, photo.ignored])
     false = int((iou(boxes, annotated).max(1) < FALSE_IOU).sum()) if len(annotated) else len(boxes)
@@ -369,8 +384,11 @@ def sizes_table(configs: list[Config], n: int, anonymise: bool) -> Table:
         note=f"found: IoU >= {FOUND_IOU}; false: IoU < {FALSE_IOU} with every annotated face (valid or invalid); "
         "anonymise: mean share of each big face's box hidden at the anonymisation threshold",
     )
-    for kind in ("phone 4000", "phone 8000", "close-up"):
+    kinds = ("phone 4000", "phone 8000", "close-up", "as given, 4000's faces", "as given, 8000's faces")
+    for kind in (*kinds, "close-up as given"):
         for c in configs:
+            if kind not in c.scores:
+                continue
             s = c.scores.get(kind, {})
             big = sum(s.get("big", []))
             found = 100 * sum(s.get("found", [])) / big if big else float("nan")
@@ -405,6 +423,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--min-face", type=int, default=40, help="rotated, sharp: smallest face scored (px)")
     parser.add_argument("--anonymise-threshold", type=float, help="default: the anonymise app's threshold")
     parser.add_argument("--no-anonymise", action="store_true", help="sizes: skip the anonymise column")
+    parser.add_argument(
+        "--as-given",
+        action="store_true",
+        help="sizes: also each photo and close-up crop at its own size (the same faces): the model's own figures",
+    )
     add_json_argument(parser)
     return parser.parse_args(argv)
 
@@ -438,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
             "side of its box in the built photo; ms: Detector.detect_bgr on the decoded photo, "
             "after one warm-up call on a 640x480 image"
         )
-        for photo in size_photos(names, gt, args.seed):
+        for photo in size_photos(names, gt, args.seed, args.as_given):
             for c in configs:
                 score_photo(c, photo)
         record.table(sizes_table(configs, len(names), not args.no_anonymise))

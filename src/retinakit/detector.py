@@ -40,7 +40,7 @@ from retinakit.inference.scales import (
     pass_factors,
     rotate_image,
 )
-from retinakit.inference.tta import TTAConfig, merge_passes, tta_passes
+from retinakit.inference.tta import TTAConfig, flip_faces, merge_passes, tta_passes
 from retinakit.io.batching import prefetch, same_shape_batches
 from retinakit.result import Faces
 
@@ -102,7 +102,9 @@ class DetectorConfig:
     ``batch_pixels``: at most this many images and network-input pixels (padded) per forward pass
     (memory grows with the pixels: see :meth:`Detector.detect_bgr`). ``scales`` / ``flip`` / ``tta_max_side`` /
     ``merge`` / ``vote_iou`` / ``vote_score``: test-time augmentation (see :mod:`retinakit.inference.tta`);
-    the paper's setting is ``scales=(500, 800, 1100, 1400, 1700), flip=True``.
+    the paper's setting is ``scales=(500, 800, 1100, 1400, 1700), flip=True``. ``flip=True`` without
+    ``scales`` at ``resize="auto"`` keeps the size ladder and runs each of its passes plain and
+    mirrored, merged by ``merge`` (fewer false faces on large photos, in about twice the time).
     """
 
     weights: str | None = None
@@ -212,6 +214,8 @@ class Detector:
         self._post = config.postprocess_config
         self._resize = config.resize_policy
         self._tta = config.tta_config
+        #: flip without scales at resize="auto": every pass of the ladder runs plain and mirrored, voted
+        self._ladder_flip = config.flip and not config.scales and config.resize == "auto"
         self._scales = ScaleConfig()
 
     def with_options(self, **changes: object) -> Detector:
@@ -385,7 +389,7 @@ class Detector:
         >>> Detector().detail_scale(np.zeros((480, 640, 3), np.uint8))  # below 2048 px: not measured
         1
         """
-        if self._tta.enabled or self.config.resize != "auto":
+        if (self._tta.enabled and not self._ladder_flip) or self.config.resize != "auto":
             return 1
         if self.config.detail != "auto":
             return int(self.config.detail)
@@ -395,7 +399,7 @@ class Detector:
         """:meth:`detect_bgr` without rotations: TTA, or the first pass (batched) plus the coarser passes.
 
         ``details``: each image's detail scale, when already known (a turned copy has its original's)."""
-        if self._tta.enabled:
+        if self._tta.enabled and not self._ladder_flip:
             threshold = self._post.score_threshold
             merged = [
                 merge_passes(tta_passes(self, im, self._tta), self._tta, self._post.max_detections) for im in images
@@ -511,8 +515,12 @@ class Detector:
     def _infer_or_split(
         self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame], post: PostprocessConfig | None = None
     ) -> list[Faces]:
-        """:meth:`infer`, retried one image at a time when the pass runs out of memory."""
+        """:meth:`infer`, retried one image at a time when the pass runs out of memory; with flip in the
+        ladder (``flip=True`` without ``scales`` at ``resize="auto"``), each image plain and mirrored,
+        merged as TTA merges (:func:`~retinakit.inference.tta.merge_passes`) and held to the threshold."""
         try:
+            if self._ladder_flip:
+                return [self._flipped(im, frame, post or self._post) for im, frame in zip(resized, frames, strict=True)]
             return self.infer(resized, frames, post)
         except Exception as exc:
             if not _out_of_memory(exc):
@@ -524,6 +532,18 @@ class Detector:
                     "set max_side (command line: --max-side) to shrink large images"
                 ) from exc
         return [self._infer_or_split([im], [frame], post)[0] for im, frame in zip(resized, frames, strict=True)]
+
+    def _flipped(self, resized: np.ndarray, frame: ImageFrame, post: PostprocessConfig) -> Faces:
+        """One pass over ``resized`` and its mirror image (one forward pass of two), merged by the TTA rule."""
+        mirrored = np.ascontiguousarray(resized[:, ::-1])
+        try:
+            plain, mirror = self.infer([resized, mirrored], [frame, frame], post)
+        except Exception as exc:  # two views of a large image may not fit together: one at a time
+            if not _out_of_memory(exc):
+                raise
+            plain, mirror = (self.infer([view], [frame], post)[0] for view in (resized, mirrored))
+        merged = merge_passes([plain, flip_faces(mirror, frame.width)], self._tta, post.max_detections)
+        return merged[merged.scores >= post.score_threshold]
 
     def infer(
         self, resized: Sequence[np.ndarray], frames: Sequence[ImageFrame], post: PostprocessConfig | None = None

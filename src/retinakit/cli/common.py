@@ -223,7 +223,12 @@ def _add_resize_flags(g: Any, d: Any, note: str | None) -> None:
 def _add_tta_flags(t: Any, d: Any) -> None:
     """Test-time augmentation: scales, flip, their cap and how passes are merged."""
     t.add_argument("--scales", type=int_list, help=f"comma-separated short sides, one pass each {default(d.scales)}")
-    t.add_argument("--flip", action="store_true", default=None, help="add a horizontally flipped pass per scale")
+    t.add_argument(
+        "--flip",
+        action="store_true",
+        default=None,
+        help="add a mirrored view of every pass (each scale; without --scales, each pass of the resize policy)",
+    )
     t.add_argument("--tta-max-side", type=int, help=f"cap on the long side of any pass {default(d.tta_max_side)}")
     t.add_argument("--merge", choices=("vote", "nms"), help=f"merge passes by box voting or NMS {default(d.merge)}")
     t.add_argument("--vote-iou", type=float, help=f"IoU that joins a box voting cluster {default(d.vote_iou)}")
