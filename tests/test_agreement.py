@@ -18,6 +18,7 @@ OPTIONS = [
     ),
     ({"orientations": (0, 180), "score_threshold": 0.4}, ["--orientations", "0,180", "--threshold", "0.4"]),
     ({"resize": "single", "max_side": 400}, ["--resize", "single", "--max-side", "400"]),
+    ({"flip": True, "score_threshold": 0.6}, ["--flip", "--threshold", "0.6"]),  # each pass of the ladder mirrored
 ]
 
 

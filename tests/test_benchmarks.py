@@ -184,11 +184,21 @@ def test_two_records_of_one_benchmark_and_day_get_two_pages(tmp_path):
     paths = []
     for stem, photos in (("photo_sizes", 20), ("photo_sizes_60", 60)):
         paths.append(tmp_path / f"{stem}.json")
-        paths[-1].write_text(json.dumps({**base, "notes": [f"{photos} photos"], "tables": []}))
+        table = {"title": f"{photos} photos", "columns": ["a"], "rows": [[1]]}
+        paths[-1].write_text(json.dumps({**base, "notes": [f"{photos} photos"], "tables": [table]}))
+    paths.append(tmp_path / "other.json")
+    paths[-1].write_text(json.dumps({**base, "benchmark": "speed", "title": "Speed", "tables": [table]}))
     pages = write_pages(paths, tmp_path / "out")
     names = [page.name for page in pages]
-    assert names == ["2026-12-02-scale-photo-sizes-sizes.md", "2026-12-02-scale-photo-sizes-sizes-photo-sizes-60.md"]
+    assert names[:2] == [
+        "2026-12-02-scale-photo-sizes-sizes.md",
+        "2026-12-02-scale-photo-sizes-sizes-photo-sizes-60.md",
+    ]
     assert "20 photos" in pages[0].read_text() and "60 photos" in pages[1].read_text()
+    index = (tmp_path / "out" / "index.md").read_text()
+    assert "[Sizes: 20 photos](2026-12-02-scale-photo-sizes-sizes.md)" in index  # one title: told apart
+    assert "[Sizes: 60 photos](2026-12-02-scale-photo-sizes-sizes-photo-sizes-60.md)" in index
+    assert "[Speed](2026-12-02-speed.md)" in index  # a title of its own stays as it is
 
 
 def test_the_recorded_command_leaves_out_where_the_record_goes():

@@ -75,7 +75,8 @@ def write_pages(records: list[Path], out: Path) -> list[Path]:
     """Write one page per record and the index of all pages in ``out``; returns the pages written.
 
     Two records of one benchmark and day (two runs with other options) would share a page name: the
-    second and later get their JSON file's name added (``...-sizes-photo-sizes-60.md``)."""
+    second and later get their JSON file's name added (``...-sizes-photo-sizes-60.md``), and index
+    entries of one title add their page's first table title."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in records:
@@ -89,8 +90,13 @@ def write_pages(records: list[Path], out: Path) -> list[Path]:
     for page in out.glob("*.md"):
         lines = page.read_text().splitlines()
         if page.name != "index.md" and len(lines) > 2:
-            pages.append((lines[2].removeprefix("Measured "), lines[0].removeprefix("# "), page.name))
-    entries = [f"- {name[:10]}: [{title}]({name})" for _, title, name in sorted(pages, reverse=True)]
+            first = next((line.removeprefix("### ") for line in lines if line.startswith("### ")), "")
+            pages.append((lines[2].removeprefix("Measured "), lines[0].removeprefix("# "), page.name, first))
+    shared = {title for title in [p[1] for p in pages] if [p[1] for p in pages].count(title) > 1}
+    entries = [  # pages of one title are told apart by their first table's title
+        f"- {name[:10]}: [{title}{f': {first}' if title in shared and first else ''}]({name})"
+        for _, title, name, first in sorted(pages, reverse=True)
+    ]
     header = "# Benchmark results\n\nGenerated from the JSON records, newest first.\n\n"
     (out / "index.md").write_text(header + "\n".join(entries) + "\n")
     return written

@@ -383,8 +383,8 @@ class Detector:
     def detail_scale(self, image: np.ndarray) -> int:
         """How many pixels of ``image`` (BGR array) one pixel of its detail spans, as this detector
         treats it: 1, 4 or 8 (:attr:`DetectorConfig.detail`, measured by
-        :func:`~retinakit.inference.scales.detail_scale` when ``"auto"``; always 1 with TTA or
-        ``resize="single"``, which do not use it).
+        :func:`~retinakit.inference.scales.detail_scale` when ``"auto"``; always 1 with TTA scales, flip
+        with ``resize="single"``, or ``resize="single"``, which do not use it).
 
         >>> Detector().detail_scale(np.zeros((480, 640, 3), np.uint8))  # below 2048 px: not measured
         1
