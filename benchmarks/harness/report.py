@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,9 @@ def write_pages(records: list[Path], out: Path) -> list[Path]:
         if page.name != "index.md" and len(lines) > 2:
             first = next((line.removeprefix("### ") for line in lines if line.startswith("### ")), "")
             pages.append((lines[2].removeprefix("Measured "), lines[0].removeprefix("# "), page.name, first))
-    shared = {title for title in [p[1] for p in pages] if [p[1] for p in pages].count(title) > 1}
+    titles = Counter(title for _, title, _, _ in pages)
     entries = [  # pages of one title are told apart by their first table's title
-        f"- {name[:10]}: [{title}{f': {first}' if title in shared and first else ''}]({name})"
+        f"- {name[:10]}: [{title}{f': {first}' if titles[title] > 1 and first else ''}]({name})"
         for _, title, name, first in sorted(pages, reverse=True)
     ]
     header = "# Benchmark results\n\nGenerated from the JSON records, newest first.\n\n"

@@ -72,6 +72,15 @@ FOUND_IOU = 0.5
 FALSE_IOU = 0.3
 KEEP_VISIBLE = 0.6
 ANGLES = (0, 90, 180, 270)
+#: the sizes mode's rows, in table order (the "as given" ones with ``--as-given``)
+SIZE_KINDS = (
+    "phone 4000",
+    "phone 8000",
+    "close-up",
+    "as given, 4000's faces",
+    "as given, 8000's faces",
+    "close-up as given",
+)
 
 
 @dataclass
@@ -148,10 +157,17 @@ def upscaled(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
 
 
 def close_up(
-    image: np.ndarray, faces: np.ndarray, ignored: np.ndarray, rng: np.random.Generator, factor: float | None = None
+    image: np.ndarray, faces: np.ndarray, ignored: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """A square crop around the largest face, upscaled to 2000-4000 px, the boxes mapped (see the
-    docstring), and the upscale factor; with ``factor`` 1 the same crop (the same draws) not upscaled."""
+    docstring), and the upscale factor."""
+    window, long_side = close_up_window(image, faces, rng)
+    return cut_window(image, faces, ignored, window, long_side)
+
+
+def close_up_window(image: np.ndarray, faces: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """The draws of a close-up: its square window (xyxy; side 1.6-3x the largest face, centre jittered)
+    and the long side it is upscaled to (2000-4000 px)."""
     h, w = image.shape[:2]
     face = faces[np.argmax(short_side(faces))]
     side = min(max(face[2] - face[0], face[3] - face[1]) * rng.uniform(1.6, 3.0), h, w)
@@ -160,14 +176,20 @@ def close_up(
     x0 = int(np.clip(round(cx - side / 2), 0, w - side))
     y0 = int(np.clip(round(cy - side / 2), 0, h - side))
     s = int(side)
-    crop = image[y0 : y0 + s, x0 : x0 + s]
-    out, scale = upscaled(crop, int(rng.integers(2000, 4001)))
-    if factor is not None:
-        out, scale = crop, factor
-    window = np.array([x0, y0, x0 + s, y0 + s], dtype=np.float64)
-    kept, cut = window_boxes(faces, window, factor=scale)
-    kept_ignored, cut_ignored = window_boxes(ignored, window, factor=scale)
-    return out, kept, np.concatenate([kept_ignored, cut, cut_ignored]), scale
+    return np.array([x0, y0, x0 + s, y0 + s], dtype=np.float64), int(rng.integers(2000, 4001))
+
+
+def cut_window(
+    image: np.ndarray, faces: np.ndarray, ignored: np.ndarray, window: np.ndarray, long_side: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``window`` of ``image``, upscaled to ``long_side`` (None: as it is), its faces (those with at
+    least ``KEEP_VISIBLE`` inside), its ignored boxes (with the faces it cuts) and the factor."""
+    x0, y0, x1, y1 = window.astype(int)
+    crop = image[y0:y1, x0:x1]
+    out, factor = upscaled(crop, long_side) if long_side else (crop, 1.0)
+    kept, cut = window_boxes(faces, window, factor=factor)
+    kept_ignored, cut_ignored = window_boxes(ignored, window, factor=factor)
+    return out, kept, np.concatenate([kept_ignored, cut, cut_ignored]), factor
 
 
 def window_boxes(
@@ -197,14 +219,11 @@ def size_photos(names: list[str], gt: dict, seed: int, as_given: bool = False) -
             del big
             if as_given:
                 yield Photo(f"as given, {side}'s faces", name, image, faces, ignored, BIG / factor)
-        state = rng.bit_generator.state
-        crop, kept, cut, factor = close_up(image, faces, ignored, rng)
+        window, long_side = close_up_window(image, faces, rng)
+        crop, kept, cut, factor = cut_window(image, faces, ignored, window, long_side)
         yield Photo("close-up", name, crop, kept, cut)
-        if as_given:
-            after = rng.bit_generator.state
-            rng.bit_generator.state = state  # the same crop, drawn again
-            native, kept, cut, _ = close_up(image, faces, ignored, rng, factor=1.0)
-            rng.bit_generator.state = after
+        if as_given:  # the same window, not upscaled
+            native, kept, cut, _ = cut_window(image, faces, ignored, window)
             yield Photo("close-up as given", name, native, kept, cut, BIG / factor)
 
 
@@ -384,12 +403,11 @@ def sizes_table(configs: list[Config], n: int, anonymise: bool) -> Table:
         note=f"found: IoU >= {FOUND_IOU}; false: IoU < {FALSE_IOU} with every annotated face (valid or invalid); "
         "anonymise: mean share of each big face's box hidden at the anonymisation threshold",
     )
-    kinds = ("phone 4000", "phone 8000", "close-up", "as given, 4000's faces", "as given, 8000's faces")
-    for kind in (*kinds, "close-up as given"):
+    for kind in SIZE_KINDS:
         for c in configs:
-            if kind not in c.scores:
+            if kind not in c.scores:  # the "as given" rows without --as-given
                 continue
-            s = c.scores.get(kind, {})
+            s = c.scores[kind]
             big = sum(s.get("big", []))
             found = 100 * sum(s.get("found", [])) / big if big else float("nan")
             hidden = 100 * mean(s.get("hidden", [])) if anonymise else float("nan")
