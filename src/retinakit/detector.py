@@ -216,6 +216,8 @@ class Detector:
         self._tta = config.tta_config
         #: flip without scales at resize="auto": every pass of the ladder runs plain and mirrored, voted
         self._ladder_flip = config.flip and not config.scales and config.resize == "auto"
+        #: images take the TTA passes (scales, or flip at resize="single"), not the size ladder
+        self._tta_path = self._tta.enabled and not self._ladder_flip
         self._scales = ScaleConfig()
 
     def with_options(self, **changes: object) -> Detector:
@@ -383,13 +385,13 @@ class Detector:
     def detail_scale(self, image: np.ndarray) -> int:
         """How many pixels of ``image`` (BGR array) one pixel of its detail spans, as this detector
         treats it: 1, 4 or 8 (:attr:`DetectorConfig.detail`, measured by
-        :func:`~retinakit.inference.scales.detail_scale` when ``"auto"``; always 1 with TTA scales, flip
-        with ``resize="single"``, or ``resize="single"``, which do not use it).
+        :func:`~retinakit.inference.scales.detail_scale` when ``"auto"``; always 1 with TTA scales or
+        ``resize="single"``, which do not use it).
 
         >>> Detector().detail_scale(np.zeros((480, 640, 3), np.uint8))  # below 2048 px: not measured
         1
         """
-        if (self._tta.enabled and not self._ladder_flip) or self.config.resize != "auto":
+        if self._tta_path or self.config.resize != "auto":
             return 1
         if self.config.detail != "auto":
             return int(self.config.detail)
@@ -399,7 +401,7 @@ class Detector:
         """:meth:`detect_bgr` without rotations: TTA, or the first pass (batched) plus the coarser passes.
 
         ``details``: each image's detail scale, when already known (a turned copy has its original's)."""
-        if self._tta.enabled and not self._ladder_flip:
+        if self._tta_path:
             threshold = self._post.score_threshold
             merged = [
                 merge_passes(tta_passes(self, im, self._tta), self._tta, self._post.max_detections) for im in images
